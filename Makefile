@@ -1,0 +1,32 @@
+# clinicnet — the two commands that matter are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+
+.PHONY: help run test lint fmt build up deploy-check
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+up: ## ensure PostgreSQL and NATS JetStream are running (installs them when missing)
+	@bash scripts/ensure-infra.sh
+
+build: ## build every binary
+	$(CARGO) build --workspace --bins
+
+run: up build ## start the whole network on this machine (Ctrl-C stops it)
+	@bash scripts/run.sh
+
+test: up lint build deploy-check ## every test against real PostgreSQL and NATS, plus lint and manifest checks
+	$(CARGO) test --workspace --no-fail-fast -- --test-threads=4
+
+lint: ## formatting, clippy and buf lint of the contracts
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@bash scripts/buf-lint.sh
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+deploy-check: build ## render every Kubernetes overlay and validate it offline
+	@bash scripts/deploy-check.sh

@@ -1,0 +1,403 @@
+//! Idempotent JetStream consumers: a durable pull consumer named `<service>-<purpose>` with
+//! explicit acks. For each message the handler's database effect and an inbox row keyed by the
+//! event id commit in one transaction; the ack (a double ack, confirmed by the server) follows
+//! the commit, so a redelivered event finds its inbox row and is acked without effect.
+//!
+//! A failing event is retried with backoff; after the configured attempts it goes to the
+//! `dead_letters` table (with a log line and a counter) and the consumer moves on. Database
+//! outages do not count against an event: nothing can be recorded then, so it is retried later.
+//! A consumer whose database has no checkpoint row (a fresh database) re-creates its durable
+//! consumer from the start of the stream, rebuilding its read model by replay.
+
+use crate::{events::MSG_ID_HEADER, shutdown::Shutdown, trace_context};
+use async_nats::jetstream::{
+    self, AckKind,
+    consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+};
+use futures::{StreamExt, future::BoxFuture};
+use sqlx::{PgConnection, PgPool};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
+
+/// One event handed to a handler.
+#[derive(Debug, Clone)]
+pub struct IncomingEvent {
+    /// The event id (the message's `Nats-Msg-Id`).
+    pub event_id: Uuid,
+    /// The subject it was published on.
+    pub subject: String,
+    /// The protobuf payload.
+    pub payload: bytes::Bytes,
+}
+
+/// What a consumer does with each event, inside the transaction that also records it in the inbox.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `event`; an error rolls the transaction back and the event is retried.
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a IncomingEvent,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+/// A consumer's identity and retry policy.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Durable name, `<consumer service>-<purpose>`.
+    pub name: String,
+    /// The stream it reads.
+    pub stream: String,
+    /// The subjects it receives, e.g. `clinicnet.directory.>`.
+    pub filter_subject: String,
+    /// Deliveries before an event is dead-lettered.
+    pub max_attempts: u32,
+    /// Delay before redelivery, by attempt (the last one repeats).
+    pub backoff: Vec<Duration>,
+    /// How long the server waits for an ack before redelivering.
+    pub ack_wait: Duration,
+}
+
+impl ConsumerSpec {
+    /// A spec with the default retry policy: 5 attempts, backoff 0.5 s doubling to 8 s.
+    pub fn new(name: &str, stream: &str, filter_subject: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            stream: stream.to_owned(),
+            filter_subject: filter_subject.to_owned(),
+            max_attempts: 5,
+            backoff: [500, 1_000, 2_000, 4_000, 8_000]
+                .into_iter()
+                .map(Duration::from_millis)
+                .collect(),
+            ack_wait: Duration::from_secs(30),
+        }
+    }
+
+    fn delay_after(&self, attempt: u64) -> Duration {
+        let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.backoff
+            .get(index)
+            .or(self.backoff.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// Counters of one consumer, read by the operations API.
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    /// Events applied.
+    pub applied: AtomicU64,
+    /// Redeliveries recognised by the inbox and acked without effect.
+    pub duplicates: AtomicU64,
+    /// Events moved to the dead-letter table.
+    pub dead_lettered: AtomicU64,
+}
+
+/// A running consumer: spec, handler and counters.
+#[derive(Clone)]
+pub struct Consumer {
+    /// Identity and policy.
+    pub spec: ConsumerSpec,
+    /// What it does.
+    pub handler: Arc<dyn Handler>,
+    /// Counters.
+    pub stats: Arc<ConsumerStats>,
+    pool: PgPool,
+    jetstream: jetstream::Context,
+}
+
+enum Outcome {
+    Applied,
+    Duplicate,
+}
+
+impl Consumer {
+    /// A consumer of `spec` applying `handler` to `pool`.
+    pub fn new(
+        spec: ConsumerSpec,
+        handler: Arc<dyn Handler>,
+        pool: PgPool,
+        jetstream: jetstream::Context,
+    ) -> Self {
+        Self {
+            spec,
+            handler,
+            stats: Arc::default(),
+            pool,
+            jetstream,
+        }
+    }
+
+    /// Consumes until `shutdown`, re-creating the pull stream whenever it fails (server restart,
+    /// reconnect, missed heartbeats).
+    pub async fn run(self, shutdown: Shutdown) {
+        let mut failures = 0u32;
+        while !shutdown.is_triggered() {
+            let result = tokio::select! {
+                _ = shutdown.wait() => break,
+                result = self.consume_until_error() => result,
+            };
+            if let Err(error) = result {
+                failures = failures.saturating_add(1);
+                tracing::warn!(consumer = %self.spec.name, error = format!("{error:#}"), "consumer interrupted; reconnecting");
+            }
+            let wait = Duration::from_millis(200 * 2u64.pow(failures.min(5)));
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracing::info!(consumer = %self.spec.name, "consumer stopped");
+    }
+
+    async fn consume_until_error(&self) -> anyhow::Result<()> {
+        let consumer = self.durable_consumer().await?;
+        let mut messages = consumer
+            .stream()
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await?;
+        while let Some(message) = messages.next().await {
+            self.process(message?).await;
+        }
+        anyhow::bail!("message stream ended")
+    }
+
+    /// The durable consumer, created if missing; re-created from the stream's start when this
+    /// database has never consumed (replay into a fresh read model).
+    async fn durable_consumer(&self) -> anyhow::Result<PullConsumer> {
+        let stream = self.jetstream.get_stream(&self.spec.stream).await?;
+        let fresh = sqlx::query(
+            "INSERT INTO consumer_checkpoints (consumer) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.spec.name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if fresh {
+            match stream.delete_consumer(&self.spec.name).await {
+                Ok(_) => tracing::info!(consumer = %self.spec.name, "fresh database: replaying the stream from the start"),
+                Err(error) => tracing::debug!(consumer = %self.spec.name, error = %error, "no durable consumer to reset"),
+            }
+        }
+        let config = pull::Config {
+            durable_name: Some(self.spec.name.clone()),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: self.spec.ack_wait,
+            filter_subject: self.spec.filter_subject.clone(),
+            max_ack_pending: 1_000,
+            ..Default::default()
+        };
+        Ok(stream
+            .get_or_create_consumer(&self.spec.name, config)
+            .await?)
+    }
+
+    async fn process(&self, message: jetstream::Message) {
+        let parent = message
+            .headers
+            .as_ref()
+            .map(trace_context::extract_from_nats)
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "process",
+            otel.name = format!("process {}", message.subject),
+            otel.kind = "consumer",
+            messaging.system = "nats",
+            messaging.operation.type = "process",
+            messaging.destination.name = %message.subject,
+            messaging.consumer.group.name = %self.spec.name,
+            messaging.message.id = tracing::field::Empty,
+        );
+        let _ = span.set_parent(parent);
+        self.process_in_span(message).instrument(span).await;
+    }
+
+    async fn process_in_span(&self, message: jetstream::Message) {
+        let (delivered, sequence) = match message.info() {
+            Ok(info) => (info.delivered.max(1) as u64, info.stream_sequence),
+            Err(_) => (1, 0),
+        };
+        let event_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(MSG_ID_HEADER))
+            .and_then(|v| Uuid::parse_str(v.as_str()).ok());
+        let Some(event_id) = event_id else {
+            tracing::error!(consumer = %self.spec.name, subject = %message.subject, sequence, "message without a valid event id; terminated");
+            let _ = message.ack_with(AckKind::Term).await;
+            return;
+        };
+        tracing::Span::current().record("messaging.message.id", tracing::field::display(event_id));
+        let event = IncomingEvent {
+            event_id,
+            subject: message.subject.to_string(),
+            payload: message.payload.clone(),
+        };
+        match self.apply(&event).await {
+            Ok(outcome) => {
+                match outcome {
+                    Outcome::Applied => self.stats.applied.fetch_add(1, Ordering::Relaxed),
+                    Outcome::Duplicate => self.stats.duplicates.fetch_add(1, Ordering::Relaxed),
+                };
+                if let Err(error) = message.double_ack().await {
+                    tracing::warn!(consumer = %self.spec.name, %event_id, error = %error, "ack not confirmed; the redelivery will be recognised by the inbox");
+                }
+            }
+            Err(error) if is_database_outage(&error) => {
+                tracing::warn!(consumer = %self.spec.name, %event_id, error = format!("{error:#}"), "database unavailable; retrying later");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(self.spec.delay_after(delivered))))
+                    .await;
+            }
+            Err(error) if delivered >= u64::from(self.spec.max_attempts) => {
+                match self.dead_letter(&event, sequence, delivered, &error, &message).await {
+                    Ok(()) => {
+                        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(consumer = %self.spec.name, %event_id, subject = %event.subject, attempts = delivered, error = format!("{error:#}"), "event dead-lettered");
+                        let _ = message.double_ack().await;
+                    }
+                    Err(record_error) => {
+                        tracing::warn!(consumer = %self.spec.name, %event_id, error = %record_error, "could not record dead letter; retrying later");
+                        let _ = message
+                            .ack_with(AckKind::Nak(Some(self.spec.delay_after(delivered))))
+                            .await;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(consumer = %self.spec.name, %event_id, attempt = delivered, error = format!("{error:#}"), "event failed; will retry");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(self.spec.delay_after(delivered))))
+                    .await;
+            }
+        }
+    }
+
+    async fn apply(&self, event: &IncomingEvent) -> anyhow::Result<Outcome> {
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id, subject) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.spec.name)
+        .bind(event.event_id)
+        .bind(&event.subject)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            tx.rollback().await?;
+            return Ok(Outcome::Duplicate);
+        }
+        self.handler.handle(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(Outcome::Applied)
+    }
+
+    async fn dead_letter(
+        &self,
+        event: &IncomingEvent,
+        sequence: u64,
+        attempts: u64,
+        error: &anyhow::Error,
+        message: &jetstream::Message,
+    ) -> Result<(), sqlx::Error> {
+        let carrier: Vec<(String, String)> = message
+            .headers
+            .as_ref()
+            .map(|headers| {
+                ["traceparent", "tracestate"]
+                    .into_iter()
+                    .filter_map(|k| headers.get(k).map(|v| (k.to_owned(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO dead_letters (consumer, event_id, subject, stream_sequence, payload, trace_carrier, attempts, last_error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (consumer, event_id) DO UPDATE
+                SET attempts = dead_letters.attempts + EXCLUDED.attempts, last_error = EXCLUDED.last_error,
+                    last_failed_at = now(), redriven_at = NULL",
+        )
+        .bind(&self.spec.name)
+        .bind(event.event_id)
+        .bind(&event.subject)
+        .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+        .bind(event.payload.as_ref())
+        .bind(sqlx::types::Json(carrier))
+        .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+        .bind(format!("{error:#}"))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Applies a dead-lettered event again (after a fix) through the same inbox, so it takes
+    /// effect at most once; marks it re-driven. Returns false when the inbox already had it.
+    pub async fn redrive(&self, event_id: Uuid) -> anyhow::Result<Option<bool>> {
+        let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT subject, payload FROM dead_letters WHERE consumer = $1 AND event_id = $2",
+        )
+        .bind(&self.spec.name)
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((subject, payload)) = row else {
+            return Ok(None);
+        };
+        let event = IncomingEvent {
+            event_id,
+            subject,
+            payload: payload.into(),
+        };
+        let applied = matches!(self.apply(&event).await?, Outcome::Applied);
+        sqlx::query("UPDATE dead_letters SET redriven_at = now() WHERE consumer = $1 AND event_id = $2")
+            .bind(&self.spec.name)
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(Some(applied))
+    }
+
+    /// Messages the server still has to deliver to this consumer, and those awaiting an ack.
+    pub async fn lag(&self) -> anyhow::Result<(u64, u64, u64)> {
+        let mut consumer: PullConsumer = self
+            .jetstream
+            .get_consumer_from_stream(&self.spec.name, &self.spec.stream)
+            .await?;
+        let info = consumer.info().await?;
+        Ok((
+            info.num_pending,
+            u64::try_from(info.num_ack_pending).unwrap_or(0),
+            u64::try_from(info.num_redelivered).unwrap_or(0),
+        ))
+    }
+}
+
+fn is_database_outage(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    })
+}

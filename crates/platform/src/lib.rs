@@ -1,0 +1,20 @@
+//! What every clinicnet service shares, and nothing domain-specific: configuration, telemetry and
+//! trace propagation, the gRPC server, authentication, error mapping, the database, idempotency,
+//! the audit record, and the event backbone (outbox, relay, idempotent consumers) with its
+//! operator API.
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod idempotency;
+pub mod ops;
+pub mod runtime;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod trace_context;
+
+pub use error::ApiError;

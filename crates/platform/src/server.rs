@@ -1,0 +1,161 @@
+//! The gRPC server every service runs: its API plus `grpc.health.v1`, server reflection and the
+//! event operations API on one port; per-request deadline, message-size and concurrency limits;
+//! optional TLS; and a graceful stop — health turns NOT_SERVING first, then in-flight calls get
+//! the drain time to finish.
+
+use crate::{
+    config::GrpcConfig,
+    shutdown::Shutdown,
+    trace_context::{self, grpc_server_span},
+};
+use std::{convert::Infallible, net::SocketAddr, time::Duration};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::RoutesBuilder,
+    transport::{Identity, Server, ServerTlsConfig},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::Service;
+use tracing::Span;
+
+/// How long health reports NOT_SERVING while the server still accepts calls, so load balancers
+/// and probes stop sending traffic before connections close.
+const ANNOUNCE_STOP: Duration = Duration::from_millis(1000);
+
+/// A gRPC server being assembled.
+pub struct GrpcServer {
+    config: GrpcConfig,
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+}
+
+impl GrpcServer {
+    /// A server with the given limits and no services yet.
+    pub fn new(config: &GrpcConfig) -> Self {
+        Self {
+            config: config.clone(),
+            routes: RoutesBuilder::default(),
+            names: Vec::new(),
+        }
+    }
+
+    /// Adds a service; its health status follows the server's.
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Binds the listener. Returns the bound address and the future that serves until
+    /// `shutdown`, then drains.
+    pub async fn bind(
+        self,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<(SocketAddr, impl Future<Output = anyhow::Result<()>>)> {
+        let listener = TcpListener::bind(self.config.listen_addr).await?;
+        let address = listener.local_addr()?;
+        Ok((address, self.serve(listener, shutdown)))
+    }
+
+    async fn serve(mut self, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(clinicnet_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(clinicnet_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let trace = tower_http::trace::TraceLayer::new_for_grpc()
+            .make_span_with(|request: &http::Request<Body>| grpc_server_span(request))
+            .on_request(())
+            .on_failure(())
+            .on_response(|response: &http::Response<Body>, latency: Duration, span: &Span| {
+                if let Some(code) = response.headers().get("grpc-status") {
+                    record_status(span, code.to_str().unwrap_or("2"), latency);
+                }
+            })
+            .on_eos(
+                |trailers: Option<&http::HeaderMap>, latency: Duration, span: &Span| {
+                    if let Some(code) = trailers.and_then(|t| t.get("grpc-status")) {
+                        record_status(span, code.to_str().unwrap_or("2"), latency);
+                    }
+                },
+            );
+
+        let mut builder = Server::builder()
+            .timeout(self.config.request_timeout())
+            .concurrency_limit_per_connection(self.config.concurrency_limit);
+        if let (Some(cert), Some(key)) = (&self.config.tls_cert_file, &self.config.tls_key_file) {
+            let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
+            builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+        }
+        self.routes
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+        let router = builder.layer(trace).add_routes(self.routes.routes());
+
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(router.serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        set_status(&reporter, &self.names, ServingStatus::Serving).await;
+        tracing::info!(address = %self.config.listen_addr, "serving");
+
+        shutdown.wait().await;
+        set_status(&reporter, &self.names, ServingStatus::NotServing).await;
+        tracing::info!("health NOT_SERVING; draining in-flight calls");
+        tokio::time::sleep(ANNOUNCE_STOP.min(self.config.drain_time())).await;
+        let _ = stop_tx.send(());
+        let drain = self.config.drain_time().saturating_sub(ANNOUNCE_STOP);
+        match tokio::time::timeout(drain, serving).await {
+            Ok(joined) => joined??,
+            Err(_) => tracing::warn!(
+                drain_seconds = drain.as_secs(),
+                "calls still running after the drain time; stopping anyway"
+            ),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn record_status(span: &Span, code: &str, latency: Duration) {
+    let status = trace_context::grpc_status_name(code);
+    span.record("rpc.response.status_code", status);
+    if trace_context::is_server_error(status) {
+        span.record("otel.status_code", "ERROR");
+    }
+    tracing::info!(
+        parent: span,
+        grpc_status = status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "rpc finished"
+    );
+}
+
+async fn set_status(reporter: &HealthReporter, names: &[&'static str], status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for name in names {
+        reporter.set_service_status(*name, status).await;
+    }
+}
