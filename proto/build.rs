@@ -20,7 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     proto_files(&root.join("clinicnet"), &mut files)?;
     files.sort();
-    println!("cargo:rerun-if-changed={}", root.join("clinicnet").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("clinicnet").display()
+    );
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

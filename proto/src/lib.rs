@@ -1,6 +1,10 @@
 //! The clinicnet contracts: gRPC services of the four services, the operator API every service
 //! exposes, and the event payloads published on NATS JetStream — generated from `proto/clinicnet`.
-#![allow(missing_docs, clippy::large_enum_variant, clippy::doc_lazy_continuation)]
+#![allow(
+    missing_docs,
+    clippy::large_enum_variant,
+    clippy::doc_lazy_continuation
+)]
 
 /// Encoded `FileDescriptorSet` of every contract, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

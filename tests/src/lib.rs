@@ -32,6 +32,7 @@ pub mod infra;
 mod logtail;
 pub mod nats;
 pub mod ports;
+pub mod probe;
 mod reaper;
 pub mod service;
 

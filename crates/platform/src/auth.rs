@@ -135,7 +135,10 @@ impl Authenticator {
         if let Some(path) = &config.jwt_rs256_public_key_file {
             let pem = std::fs::read(path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-            keys.push((DecodingKey::from_rsa_pem(&pem)?, validation(Algorithm::RS256)));
+            keys.push((
+                DecodingKey::from_rsa_pem(&pem)?,
+                validation(Algorithm::RS256),
+            ));
         }
         anyhow::ensure!(
             !keys.is_empty(),
@@ -153,7 +156,9 @@ impl Authenticator {
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::Unauthenticated("authorization is not a bearer token".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthenticated("authorization is not a bearer token".into())
+            })?;
         let algorithm = jsonwebtoken::decode_header(token)
             .map_err(|_| ApiError::Unauthenticated("malformed token".into()))?
             .alg;
@@ -270,20 +275,37 @@ mod tests {
     fn valid_token_yields_caller_with_scope() {
         let token = mint_hs256(
             "s3",
-            &claims("clinic-a-desk", Role::PartnerClinic, vec!["a".into()], None, 60),
+            &claims(
+                "clinic-a-desk",
+                Role::PartnerClinic,
+                vec!["a".into()],
+                None,
+                60,
+            ),
         )
         .unwrap();
-        let caller = authenticator("s3").authenticate(Some(&bearer(&token))).unwrap();
+        let caller = authenticator("s3")
+            .authenticate(Some(&bearer(&token)))
+            .unwrap();
         assert_eq!(caller.role, Role::PartnerClinic);
         assert!(caller.require_clinic("a").is_ok());
-        assert!(matches!(caller.require_clinic("b"), Err(ApiError::PermissionDenied(_))));
-        assert!(matches!(caller.require_payer("p"), Err(ApiError::PermissionDenied(_))));
+        assert!(matches!(
+            caller.require_clinic("b"),
+            Err(ApiError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            caller.require_payer("p"),
+            Err(ApiError::PermissionDenied(_))
+        ));
     }
 
     #[test]
     fn missing_expired_and_wrongly_signed_tokens_are_unauthenticated() {
         let auth = authenticator("right");
-        assert!(matches!(auth.authenticate(None), Err(ApiError::Unauthenticated(_))));
+        assert!(matches!(
+            auth.authenticate(None),
+            Err(ApiError::Unauthenticated(_))
+        ));
         let expired = mint_hs256("right", &claims("x", Role::Ops, vec![], None, -600)).unwrap();
         let Err(ApiError::Unauthenticated(reason)) = auth.authenticate(Some(&bearer(&expired)))
         else {

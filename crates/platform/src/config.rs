@@ -179,7 +179,10 @@ mod tests {
         let printed = format!("{cli:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains("topsecret"), "{printed}");
-        assert_eq!(cli.service.database.database_url.expose(), "postgres://u:hunter2@db/x");
+        assert_eq!(
+            cli.service.database.database_url.expose(),
+            "postgres://u:hunter2@db/x"
+        );
     }
 
     #[test]

@@ -38,12 +38,14 @@ impl IdempotentTx {
 
     /// Records `response` as the answer for this key and commits the effect with it.
     pub async fn commit<R: Message>(mut self, response: &R) -> Result<(), ApiError> {
-        sqlx::query("UPDATE idempotency_keys SET response = $1 WHERE caller = $2 AND request_id = $3")
-            .bind(response.encode_to_vec())
-            .bind(&self.caller)
-            .bind(&self.request_id)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "UPDATE idempotency_keys SET response = $1 WHERE caller = $2 AND request_id = $3",
+        )
+        .bind(response.encode_to_vec())
+        .bind(&self.caller)
+        .bind(&self.request_id)
+        .execute(&mut *self.tx)
+        .await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -59,7 +61,10 @@ pub async fn start<Q: Message, R: Message + Default>(
     request: &Q,
 ) -> Result<Start<R>, ApiError> {
     if request_id.trim().is_empty() {
-        return Err(ApiError::invalid("request_id", "required: an idempotency key for this call"));
+        return Err(ApiError::invalid(
+            "request_id",
+            "required: an idempotency key for this call",
+        ));
     }
     if request_id.len() > MAX_REQUEST_ID_LEN {
         return Err(ApiError::invalid(

@@ -78,8 +78,7 @@ impl From<DeadLetterRow> for DeadLetter {
     }
 }
 
-const DEAD_LETTER_COLUMNS: &str =
-    "consumer, event_id, subject, attempts, last_error, first_failed_at, last_failed_at, redriven_at";
+const DEAD_LETTER_COLUMNS: &str = "consumer, event_id, subject, attempts, last_error, first_failed_at, last_failed_at, redriven_at";
 
 fn page_token(row: &DeadLetter) -> String {
     hex::encode(format!("{}\u{1f}{}", row.consumer, row.event_id))
@@ -90,7 +89,8 @@ fn parse_page_token(token: &str) -> Result<Option<(String, Uuid)>, ApiError> {
         return Ok(None);
     }
     let invalid = || ApiError::invalid("page_token", "not a token returned by ListDeadLetters");
-    let decoded = String::from_utf8(hex::decode(token).map_err(|_| invalid())?).map_err(|_| invalid())?;
+    let decoded =
+        String::from_utf8(hex::decode(token).map_err(|_| invalid())?).map_err(|_| invalid())?;
     let (consumer, event_id) = decoded.split_once('\u{1f}').ok_or_else(invalid)?;
     let event_id = Uuid::parse_str(event_id).map_err(|_| invalid())?;
     Ok(Some((consumer.to_owned(), event_id)))
@@ -111,10 +111,12 @@ impl EventOps {
         let mut consumers = Vec::with_capacity(self.consumers.len());
         for consumer in &self.consumers {
             let (pending_messages, ack_pending, redelivered) =
-                consumer.lag().await.map_err(|e| ApiError::Unavailable(format!(
-                    "consumer {} lag unavailable: {e}",
-                    consumer.spec.name
-                )))?;
+                consumer.lag().await.map_err(|e| {
+                    ApiError::Unavailable(format!(
+                        "consumer {} lag unavailable: {e}",
+                        consumer.spec.name
+                    ))
+                })?;
             consumers.push(ConsumerLag {
                 consumer: consumer.spec.name.clone(),
                 stream: consumer.spec.stream.clone(),
@@ -137,7 +139,10 @@ impl EventOps {
         })
     }
 
-    async fn list(&self, request: &ListDeadLettersRequest) -> Result<ListDeadLettersResponse, ApiError> {
+    async fn list(
+        &self,
+        request: &ListDeadLettersRequest,
+    ) -> Result<ListDeadLettersResponse, ApiError> {
         let page_size = match i64::from(request.page_size) {
             0 => DEFAULT_PAGE_SIZE,
             n if (1..=MAX_PAGE_SIZE).contains(&n) => n,
@@ -220,7 +225,12 @@ impl EventOps {
             .consumers
             .iter()
             .find(|c| c.spec.name == name)
-            .ok_or_else(|| ApiError::precondition("consumer_not_running", format!("consumer {name} does not run in this service")))?;
+            .ok_or_else(|| {
+                ApiError::precondition(
+                    "consumer_not_running",
+                    format!("consumer {name} does not run in this service"),
+                )
+            })?;
         let outcome = match consumer.redrive(event_id).await {
             Ok(Some(true)) => RedriveOutcome::Applied,
             Ok(Some(false)) => RedriveOutcome::AlreadyApplied,
@@ -279,6 +289,8 @@ impl EventOpsService for EventOps {
     ) -> Result<Response<RedriveDeadLetterResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require_role(&[Role::Ops])?;
-        Ok(Response::new(self.redrive(&caller, request.get_ref()).await?))
+        Ok(Response::new(
+            self.redrive(&caller, request.get_ref()).await?,
+        ))
     }
 }

@@ -7,6 +7,7 @@ use crate::{
     config::ServiceConfig,
     db,
     events::{
+        connection::{self, Connection},
         consumer::{Consumer, ConsumerSpec, Handler},
         relay::{Relay, RelayConfig},
         streams,
@@ -18,7 +19,7 @@ use crate::{
 use async_nats::jetstream;
 use clinicnet_proto::ops::v1::event_ops_service_server::EventOpsServiceServer;
 use sqlx::{PgPool, migrate::Migrator};
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 use tokio::task::JoinSet;
 use tonic::service::interceptor::InterceptedService;
 
@@ -32,6 +33,8 @@ pub struct Runtime {
     pub pool: PgPool,
     /// Its JetStream context.
     pub jetstream: jetstream::Context,
+    /// The NATS connection and its lost-connection counter.
+    pub nats: Connection,
     /// Token validation.
     pub auth: Authenticator,
     shutdown: Shutdown,
@@ -52,8 +55,8 @@ impl Runtime {
         let pool = db::connect(&config.database).await?;
         db::migrate(&pool, migrations).await?;
         tracing::info!("database migrated");
-        let client = connect_nats(name, &config.nats.nats_url, &shutdown).await?;
-        let jetstream = jetstream::new(client);
+        let connection = connection::connect(name, &config.nats.nats_url, &shutdown).await?;
+        let jetstream = jetstream::new(connection.client.clone());
         streams::ensure_stream(&jetstream, name, config.nats.nats_stream_replicas).await?;
         let mut tasks = JoinSet::new();
         let relay = Relay::new(pool.clone(), jetstream.clone(), RelayConfig::default());
@@ -63,6 +66,7 @@ impl Runtime {
             config,
             pool,
             jetstream,
+            nats: connection,
             auth,
             shutdown,
             consumers: Vec::new(),
@@ -72,7 +76,7 @@ impl Runtime {
 
     /// Starts an idempotent consumer.
     pub fn consume(&mut self, spec: ConsumerSpec, handler: Arc<dyn Handler>) {
-        let consumer = Consumer::new(spec, handler, self.pool.clone(), self.jetstream.clone());
+        let consumer = Consumer::new(spec, handler, self.pool.clone(), &self.nats);
         self.consumers.push(consumer.clone());
         self.tasks.spawn(consumer.run(self.shutdown.clone()));
     }
@@ -96,37 +100,15 @@ impl Runtime {
         tracing::info!(service = self.name, %address, "listening");
         let result = serving.await;
         let drain = self.config.grpc.drain_time();
-        if tokio::time::timeout(drain, async { while self.tasks.join_next().await.is_some() {} })
-            .await
-            .is_err()
+        if tokio::time::timeout(drain, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
         {
             tracing::warn!("background tasks still running after the drain time");
         }
         self.pool.close().await;
         result
-    }
-}
-
-async fn connect_nats(
-    name: &str,
-    url: &str,
-    shutdown: &Shutdown,
-) -> anyhow::Result<async_nats::Client> {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let attempt = async_nats::ConnectOptions::new()
-            .name(name)
-            .connection_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await;
-        match attempt {
-            Ok(client) => return Ok(client),
-            Err(error) => tracing::warn!(error = %error, "NATS not reachable yet"),
-        }
-        tokio::select! {
-            _ = shutdown.wait() => anyhow::bail!("shutdown while waiting for NATS"),
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }

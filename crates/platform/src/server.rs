@@ -89,11 +89,13 @@ impl GrpcServer {
             .make_span_with(|request: &http::Request<Body>| grpc_server_span(request))
             .on_request(())
             .on_failure(())
-            .on_response(|response: &http::Response<Body>, latency: Duration, span: &Span| {
-                if let Some(code) = response.headers().get("grpc-status") {
-                    record_status(span, code.to_str().unwrap_or("2"), latency);
-                }
-            })
+            .on_response(
+                |response: &http::Response<Body>, latency: Duration, span: &Span| {
+                    if let Some(code) = response.headers().get("grpc-status") {
+                        record_status(span, code.to_str().unwrap_or("2"), latency);
+                    }
+                },
+            )
             .on_eos(
                 |trailers: Option<&http::HeaderMap>, latency: Duration, span: &Span| {
                     if let Some(code) = trailers.and_then(|t| t.get("grpc-status")) {

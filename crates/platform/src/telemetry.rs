@@ -12,7 +12,15 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 
 /// Transport and driver crates whose verbose output may contain message bytes or bound values.
 const CAPPED_TARGETS: &[&str] = &[
-    "h2", "hyper", "hyper_util", "tonic", "tower", "async_nats", "rustls", "sqlx", "lettre",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tonic",
+    "tower",
+    "async_nats",
+    "rustls",
+    "sqlx",
+    "lettre",
     "reqwest",
 ];
 
@@ -41,8 +49,13 @@ pub fn env_filter(filter: &str) -> anyhow::Result<EnvFilter> {
 }
 
 /// A tracer provider for `service`; exports over OTLP/gRPC when an endpoint is given.
-pub fn tracer_provider(service: &str, otlp_endpoint: Option<&str>) -> anyhow::Result<SdkTracerProvider> {
-    let resource = Resource::builder().with_service_name(service.to_owned()).build();
+pub fn tracer_provider(
+    service: &str,
+    otlp_endpoint: Option<&str>,
+) -> anyhow::Result<SdkTracerProvider> {
+    let resource = Resource::builder()
+        .with_service_name(service.to_owned())
+        .build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     if let Some(endpoint) = otlp_endpoint {
         use opentelemetry_otlp::WithExportConfig;
@@ -92,6 +105,9 @@ mod tests {
         let filter = env_filter("trace").unwrap().to_string();
         assert!(filter.contains("h2=info"), "{filter}");
         let filter = env_filter("trace,h2=warn").unwrap().to_string();
-        assert!(filter.contains("h2=warn") && !filter.contains("h2=info"), "{filter}");
+        assert!(
+            filter.contains("h2=warn") && !filter.contains("h2=info"),
+            "{filter}"
+        );
     }
 }

@@ -112,7 +112,10 @@ pub fn current_trace_id() -> String {
 pub struct TracePropagation;
 
 impl tonic::service::Interceptor for TracePropagation {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         inject_into_metadata(request.metadata_mut());
         Ok(request)
     }
@@ -166,7 +169,12 @@ pub fn grpc_status_name(code: &str) -> &'static str {
 pub fn is_server_error(status_name: &str) -> bool {
     matches!(
         status_name,
-        "UNKNOWN" | "DEADLINE_EXCEEDED" | "UNIMPLEMENTED" | "INTERNAL" | "UNAVAILABLE" | "DATA_LOSS"
+        "UNKNOWN"
+            | "DEADLINE_EXCEEDED"
+            | "UNIMPLEMENTED"
+            | "INTERNAL"
+            | "UNAVAILABLE"
+            | "DATA_LOSS"
     )
 }
 
@@ -188,15 +196,30 @@ mod tests {
     /// The literal attribute names used in span macros are the pinned conventions' names.
     #[test]
     fn span_attribute_names_follow_the_pinned_semantic_conventions() {
-        assert_eq!(opentelemetry_semantic_conventions::SCHEMA_URL, "https://opentelemetry.io/schemas/1.42.0");
+        assert_eq!(
+            opentelemetry_semantic_conventions::SCHEMA_URL,
+            "https://opentelemetry.io/schemas/1.42.0"
+        );
         assert_eq!(semconv::RPC_SYSTEM_NAME, "rpc.system.name");
         assert_eq!(semconv::RPC_METHOD, "rpc.method");
-        assert_eq!(semconv::RPC_RESPONSE_STATUS_CODE, "rpc.response.status_code");
+        assert_eq!(
+            semconv::RPC_RESPONSE_STATUS_CODE,
+            "rpc.response.status_code"
+        );
         assert_eq!(semconv::MESSAGING_SYSTEM, "messaging.system");
-        assert_eq!(semconv::MESSAGING_DESTINATION_NAME, "messaging.destination.name");
-        assert_eq!(semconv::MESSAGING_OPERATION_TYPE, "messaging.operation.type");
+        assert_eq!(
+            semconv::MESSAGING_DESTINATION_NAME,
+            "messaging.destination.name"
+        );
+        assert_eq!(
+            semconv::MESSAGING_OPERATION_TYPE,
+            "messaging.operation.type"
+        );
         assert_eq!(semconv::MESSAGING_MESSAGE_ID, "messaging.message.id");
-        assert_eq!(semconv::MESSAGING_CONSUMER_GROUP_NAME, "messaging.consumer.group.name");
+        assert_eq!(
+            semconv::MESSAGING_CONSUMER_GROUP_NAME,
+            "messaging.consumer.group.name"
+        );
         assert_eq!(semconv::DB_SYSTEM_NAME, "db.system.name");
     }
 }

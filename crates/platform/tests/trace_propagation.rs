@@ -31,12 +31,16 @@ async fn client_span_is_the_parent_of_the_server_span() {
         .with_simple_exporter(exporter.clone())
         .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("trace-propagation-test")));
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("trace-propagation-test")),
+    );
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let (trigger, shutdown) = shutdown::channel();
-    let (address, serving) = GrpcServer::new(&test_config()).bind(shutdown).await.unwrap();
+    let (address, serving) = GrpcServer::new(&test_config())
+        .bind(shutdown)
+        .await
+        .unwrap();
     let serving = tokio::spawn(serving);
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
@@ -63,14 +67,25 @@ async fn client_span_is_the_parent_of_the_server_span() {
     for _ in 0..50 {
         provider.force_flush().unwrap();
         spans = exporter.get_finished_spans().unwrap();
-        if spans.iter().any(|s| s.name == server_name) && spans.iter().any(|s| s.name == "client.check") {
+        if spans.iter().any(|s| s.name == server_name)
+            && spans.iter().any(|s| s.name == "client.check")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let client = spans.iter().find(|s| s.name == "client.check").expect("client span exported");
-    let server = spans.iter().find(|s| s.name == server_name).expect("server span exported");
-    assert_eq!(server.span_context.trace_id(), client.span_context.trace_id());
+    let client = spans
+        .iter()
+        .find(|s| s.name == "client.check")
+        .expect("client span exported");
+    let server = spans
+        .iter()
+        .find(|s| s.name == server_name)
+        .expect("server span exported");
+    assert_eq!(
+        server.span_context.trace_id(),
+        client.span_context.trace_id()
+    );
     assert_eq!(server.parent_span_id, client.span_context.span_id());
     assert_eq!(server.span_kind, opentelemetry::trace::SpanKind::Server);
     let attribute = |key: &str| {

@@ -9,7 +9,11 @@
 //! A consumer whose database has no checkpoint row (a fresh database) re-creates its durable
 //! consumer from the start of the stream, rebuilding its read model by replay.
 
-use crate::{events::MSG_ID_HEADER, shutdown::Shutdown, trace_context};
+use crate::{
+    events::{MSG_ID_HEADER, connection::Connection},
+    shutdown::Shutdown,
+    trace_context,
+};
 use async_nats::jetstream::{
     self, AckKind,
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
@@ -23,6 +27,7 @@ use std::{
     },
     time::Duration,
 };
+use tokio::sync::watch;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
@@ -66,7 +71,7 @@ pub struct ConsumerSpec {
 }
 
 impl ConsumerSpec {
-    /// A spec with the default retry policy: 5 attempts, backoff 0.5 s doubling to 8 s.
+    /// A spec with the default policy: 5 attempts, backoff 0.5 s doubling to 8 s, 10 s ack wait.
     pub fn new(name: &str, stream: &str, filter_subject: &str) -> Self {
         Self {
             name: name.to_owned(),
@@ -77,7 +82,7 @@ impl ConsumerSpec {
                 .into_iter()
                 .map(Duration::from_millis)
                 .collect(),
-            ack_wait: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(10),
         }
     }
 
@@ -113,6 +118,7 @@ pub struct Consumer {
     pub stats: Arc<ConsumerStats>,
     pool: PgPool,
     jetstream: jetstream::Context,
+    disconnects: watch::Receiver<u64>,
 }
 
 enum Outcome {
@@ -126,14 +132,15 @@ impl Consumer {
         spec: ConsumerSpec,
         handler: Arc<dyn Handler>,
         pool: PgPool,
-        jetstream: jetstream::Context,
+        connection: &Connection,
     ) -> Self {
         Self {
             spec,
             handler,
             stats: Arc::default(),
             pool,
-            jetstream,
+            jetstream: jetstream::new(connection.client.clone()),
+            disconnects: connection.disconnects.clone(),
         }
     }
 
@@ -160,17 +167,31 @@ impl Consumer {
     }
 
     async fn consume_until_error(&self) -> anyhow::Result<()> {
-        let consumer = self.durable_consumer().await?;
+        let mut consumer = self.durable_consumer().await?;
+        // Deliveries lost in transit (a crash, a reconnect) come back only after the ack wait,
+        // and then ahead of new messages: pulling before that would apply later events first.
+        if consumer.info().await?.num_ack_pending > 0 {
+            tracing::info!(consumer = %self.spec.name, "unacknowledged deliveries outstanding; waiting for their redelivery");
+            tokio::time::sleep(self.spec.ack_wait + Duration::from_secs(1)).await;
+        }
+        let mut disconnects = self.disconnects.clone();
+        disconnects.mark_unchanged();
         let mut messages = consumer
             .stream()
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
             .await?;
-        while let Some(message) = messages.next().await {
-            self.process(message?).await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = disconnects.changed() => anyhow::bail!("NATS connection lost"),
+                next = messages.next() => match next {
+                    Some(message) => self.process(message?).await,
+                    None => anyhow::bail!("message stream ended"),
+                },
+            }
         }
-        anyhow::bail!("message stream ended")
     }
 
     /// The durable consumer, created if missing; re-created from the stream's start when this
@@ -187,8 +208,12 @@ impl Consumer {
             == 1;
         if fresh {
             match stream.delete_consumer(&self.spec.name).await {
-                Ok(_) => tracing::info!(consumer = %self.spec.name, "fresh database: replaying the stream from the start"),
-                Err(error) => tracing::debug!(consumer = %self.spec.name, error = %error, "no durable consumer to reset"),
+                Ok(_) => {
+                    tracing::info!(consumer = %self.spec.name, "fresh database: replaying the stream from the start")
+                }
+                Err(error) => {
+                    tracing::debug!(consumer = %self.spec.name, error = %error, "no durable consumer to reset")
+                }
             }
         }
         let config = pull::Config {
@@ -263,7 +288,10 @@ impl Consumer {
                     .await;
             }
             Err(error) if delivered >= u64::from(self.spec.max_attempts) => {
-                match self.dead_letter(&event, sequence, delivered, &error, &message).await {
+                match self
+                    .dead_letter(&event, sequence, delivered, &error, &message)
+                    .await
+                {
                     Ok(()) => {
                         self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(consumer = %self.spec.name, %event_id, subject = %event.subject, attempts = delivered, error = format!("{error:#}"), "event dead-lettered");
@@ -364,11 +392,13 @@ impl Consumer {
             payload: payload.into(),
         };
         let applied = matches!(self.apply(&event).await?, Outcome::Applied);
-        sqlx::query("UPDATE dead_letters SET redriven_at = now() WHERE consumer = $1 AND event_id = $2")
-            .bind(&self.spec.name)
-            .bind(event_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE dead_letters SET redriven_at = now() WHERE consumer = $1 AND event_id = $2",
+        )
+        .bind(&self.spec.name)
+        .bind(event_id)
+        .execute(&self.pool)
+        .await?;
         Ok(Some(applied))
     }
 

@@ -2,6 +2,7 @@
 //! [`relay`], and consumes through idempotent [`consumer`]s, on the JetStream [`streams`] declared
 //! at start-up. Nothing else in the project talks to JetStream.
 
+pub mod connection;
 pub mod consumer;
 pub mod outbox;
 pub mod relay;

@@ -190,7 +190,12 @@ impl Relay {
             }
             for (slot, id, outcome) in acks {
                 let result = match outcome {
-                    Ok((ack, span)) => ack.into_future().instrument(span).await.map(|_| ()).map_err(|e| e.to_string()),
+                    Ok((ack, span)) => ack
+                        .into_future()
+                        .instrument(span)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
                     Err(error) => Err(error),
                 };
                 match result {
