@@ -105,24 +105,33 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Path of the workspace binary `name` in the workspace's target directory, after building
-    /// every workspace binary once per test process (`$CARGO build --bins`, which honours
-    /// `CARGO_TARGET_DIR`). Blocks while cargo runs; its progress goes to stderr.
+    /// Path of the workspace binary `name` in the workspace's target directory. The first call
+    /// builds every workspace binary (`$CARGO build --workspace --bins`, the same command as
+    /// `make build`, so it is usually a no-op); if that build fails — another package mid-edit —
+    /// only the package of `name` is built. Honours `CARGO_TARGET_DIR`; blocks while cargo runs.
     pub fn binary_path(name: &str) -> anyhow::Result<PathBuf> {
-        static BUILT: OnceLock<Result<HashMap<String, PathBuf>, String>> = OnceLock::new();
-        let binaries = BUILT
-            .get_or_init(|| build_workspace_binaries().map_err(|error| format!("{error:#}")))
-            .as_ref()
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
-        match binaries.get(name) {
-            Some(path) if path.is_file() => Ok(path.clone()),
+        static WORKSPACE: OnceLock<Result<HashMap<String, PathBuf>, String>> = OnceLock::new();
+        static SINGLE: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+        let workspace = WORKSPACE.get_or_init(|| {
+            build_binaries(&["--workspace", "--bins"]).map_err(|error| format!("{error:#}"))
+        });
+        let path = match workspace {
+            Ok(binaries) => binaries.get(name).cloned(),
+            Err(error) => {
+                eprintln!("building the whole workspace failed ({error}); building only {name}");
+                let mut single = SINGLE.lock().unwrap_or_else(PoisonError::into_inner);
+                let built = single.get_or_insert_with(HashMap::new);
+                if !built.contains_key(name) {
+                    built.extend(build_binaries(&["--bin", name])?);
+                }
+                built.get(name).cloned()
+            }
+        };
+        match path {
+            Some(path) if path.is_file() => Ok(path),
             Some(path) => bail!("binary {} vanished after the build", path.display()),
             None => {
-                let mut known: Vec<&str> = binaries.keys().map(String::as_str).collect();
-                known.sort_unstable();
-                bail!(
-                    "the workspace has no binary {name:?} (binaries: {known:?}); is its package a workspace member?"
-                )
+                bail!("the workspace has no binary {name:?}; is its package a workspace member?")
             }
         }
     }
@@ -427,15 +436,15 @@ impl Drop for ServiceProcess {
 }
 
 /// Runs `$CARGO build --bins` for the whole workspace and maps binary names to executables.
-fn build_workspace_binaries() -> anyhow::Result<HashMap<String, PathBuf>> {
+fn build_binaries(selection: &[&str]) -> anyhow::Result<HashMap<String, PathBuf>> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("the tests package lives inside the workspace")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = std::process::Command::new(&cargo)
+        .arg("build")
+        .args(selection)
         .args([
-            "build",
-            "--bins",
             "--message-format=json-render-diagnostics",
             "--manifest-path",
         ])
@@ -445,10 +454,11 @@ fn build_workspace_binaries() -> anyhow::Result<HashMap<String, PathBuf>> {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .context("run cargo build --bins")?;
+        .context("run cargo build")?;
     if !output.status.success() {
         bail!(
-            "cargo build --bins failed with {} (its errors are above)",
+            "cargo build {} failed with {} (its errors are above)",
+            selection.join(" "),
             output.status
         );
     }
