@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run test lint fmt build up deploy-check
+.PHONY: help run test lint fmt build up deploy-check bench bench-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -17,8 +17,14 @@ build: ## build every binary
 run: up build ## start the whole network on this machine (Ctrl-C stops it)
 	@bash scripts/run.sh
 
-test: up lint build deploy-check ## every test against real PostgreSQL and NATS, plus lint and manifest checks
+test: up lint build deploy-check bench-quick ## every test against real PostgreSQL and NATS, plus lint, manifest checks and a benchmark smoke run
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=4
+
+bench: up ## measure the network against raw PostgreSQL and NATS; writes bench/results/<date>.md
+	$(CARGO) run --release -p bench -- --out bench/results
+
+bench-quick: up build ## a short benchmark run that keeps the benchmark code working (numbers not meaningful)
+	$(CARGO) run -p bench -- --quick --out target/bench-quick
 
 lint: ## formatting, clippy and buf lint of the contracts
 	$(CARGO) fmt --all -- --check
