@@ -126,6 +126,82 @@ enum Outcome {
     Duplicate,
 }
 
+/// Messages applied in one transaction at most.
+const MAX_BATCH: usize = 64;
+
+/// A delivered message, decoded, with its processing span.
+struct Received {
+    message: jetstream::Message,
+    event: IncomingEvent,
+    delivered: u64,
+    sequence: u64,
+    carrier: Vec<(String, String)>,
+    span: tracing::Span,
+}
+
+impl Received {
+    /// Decodes a delivery; a message without a valid event id is terminated and skipped.
+    fn from_message(message: jetstream::Message, consumer: &str) -> Option<Received> {
+        let headers = message.headers.clone().unwrap_or_default();
+        let span = tracing::info_span!(
+            "process",
+            otel.name = format!("process {}", message.subject),
+            otel.kind = "consumer",
+            messaging.system = "nats",
+            messaging.operation.type = "process",
+            messaging.destination.name = %message.subject,
+            messaging.consumer.group.name = %consumer,
+            messaging.message.id = tracing::field::Empty,
+        );
+        let _ = span.set_parent(trace_context::extract_from_nats(&headers));
+        let (delivered, sequence) = match message.info() {
+            Ok(info) => (info.delivered.max(1) as u64, info.stream_sequence),
+            Err(_) => (1, 0),
+        };
+        let Some(event_id) = headers
+            .get(MSG_ID_HEADER)
+            .and_then(|v| Uuid::parse_str(v.as_str()).ok())
+        else {
+            tracing::error!(parent: &span, consumer, subject = %message.subject, sequence, "message without a valid event id; terminated");
+            tokio::spawn(async move {
+                let _ = message.ack_with(AckKind::Term).await;
+            });
+            return None;
+        };
+        span.record("messaging.message.id", tracing::field::display(event_id));
+        let carrier = ["traceparent", "tracestate"]
+            .into_iter()
+            .filter_map(|k| headers.get(k).map(|v| (k.to_owned(), v.to_string())))
+            .collect();
+        let event = IncomingEvent {
+            event_id,
+            subject: message.subject.to_string(),
+            payload: message.payload.clone(),
+        };
+        Some(Received {
+            message,
+            event,
+            delivered,
+            sequence,
+            carrier,
+            span,
+        })
+    }
+
+    /// Acknowledges, waiting for the server's confirmation (a lost ack means a redelivery,
+    /// which the inbox recognises).
+    async fn ack(&self) {
+        if let Err(error) = self.message.double_ack().await {
+            tracing::warn!(parent: &self.span, event_id = %self.event.event_id, error = %error, "ack not confirmed; the redelivery will be recognised by the inbox");
+        }
+    }
+
+    /// Asks for redelivery after `delay`.
+    async fn nak(&self, delay: Duration) {
+        let _ = self.message.ack_with(AckKind::Nak(Some(delay))).await;
+    }
+}
+
 impl Consumer {
     /// A consumer of `spec` applying `handler` to `pool`.
     pub fn new(
@@ -176,18 +252,35 @@ impl Consumer {
         }
         let mut disconnects = self.disconnects.clone();
         disconnects.mark_unchanged();
-        let mut messages = consumer
+        let mut batches = consumer
             .stream()
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
-            .await?;
+            .await?
+            .ready_chunks(MAX_BATCH);
         loop {
             tokio::select! {
                 biased;
                 _ = disconnects.changed() => anyhow::bail!("NATS connection lost"),
-                next = messages.next() => match next {
-                    Some(message) => self.process(message?).await,
+                next = batches.next() => match next {
+                    Some(batch) => {
+                        let mut messages = Vec::with_capacity(batch.len());
+                        let mut broken = None;
+                        for message in batch {
+                            match message {
+                                Ok(message) => messages.push(message),
+                                Err(error) => {
+                                    broken = Some(error);
+                                    break;
+                                }
+                            }
+                        }
+                        self.process_batch(messages).await;
+                        if let Some(error) = broken {
+                            return Err(anyhow::anyhow!(error));
+                        }
+                    }
                     None => anyhow::bail!("message stream ended"),
                 },
             }
@@ -230,129 +323,129 @@ impl Consumer {
             .await?)
     }
 
-    async fn process(&self, message: jetstream::Message) {
-        let parent = message
-            .headers
-            .as_ref()
-            .map(trace_context::extract_from_nats)
-            .unwrap_or_default();
-        let span = tracing::info_span!(
-            "process",
-            otel.name = format!("process {}", message.subject),
-            otel.kind = "consumer",
-            messaging.system = "nats",
-            messaging.operation.type = "process",
-            messaging.destination.name = %message.subject,
-            messaging.consumer.group.name = %self.spec.name,
-            messaging.message.id = tracing::field::Empty,
-        );
-        let _ = span.set_parent(parent);
-        self.process_in_span(message).instrument(span).await;
-    }
-
-    async fn process_in_span(&self, message: jetstream::Message) {
-        let (delivered, sequence) = match message.info() {
-            Ok(info) => (info.delivered.max(1) as u64, info.stream_sequence),
-            Err(_) => (1, 0),
-        };
-        let event_id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(MSG_ID_HEADER))
-            .and_then(|v| Uuid::parse_str(v.as_str()).ok());
-        let Some(event_id) = event_id else {
-            tracing::error!(consumer = %self.spec.name, subject = %message.subject, sequence, "message without a valid event id; terminated");
-            let _ = message.ack_with(AckKind::Term).await;
-            return;
-        };
-        tracing::Span::current().record("messaging.message.id", tracing::field::display(event_id));
-        let event = IncomingEvent {
-            event_id,
-            subject: message.subject.to_string(),
-            payload: message.payload.clone(),
-        };
-        match self.apply(&event).await {
-            Ok(outcome) => {
-                match outcome {
-                    Outcome::Applied => self.stats.applied.fetch_add(1, Ordering::Relaxed),
-                    Outcome::Duplicate => self.stats.duplicates.fetch_add(1, Ordering::Relaxed),
-                };
-                if let Err(error) = message.double_ack().await {
-                    tracing::warn!(consumer = %self.spec.name, %event_id, error = %error, "ack not confirmed; the redelivery will be recognised by the inbox");
-                }
-            }
-            Err(error) if is_database_outage(&error) => {
-                tracing::warn!(consumer = %self.spec.name, %event_id, error = format!("{error:#}"), "database unavailable; retrying later");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(self.spec.delay_after(delivered))))
-                    .await;
-            }
-            Err(error) if delivered >= u64::from(self.spec.max_attempts) => {
-                match self
-                    .dead_letter(&event, sequence, delivered, &error, &message)
-                    .await
-                {
-                    Ok(()) => {
-                        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(consumer = %self.spec.name, %event_id, subject = %event.subject, attempts = delivered, error = format!("{error:#}"), "event dead-lettered");
-                        let _ = message.double_ack().await;
-                    }
-                    Err(record_error) => {
-                        tracing::warn!(consumer = %self.spec.name, %event_id, error = %record_error, "could not record dead letter; retrying later");
-                        let _ = message
-                            .ack_with(AckKind::Nak(Some(self.spec.delay_after(delivered))))
-                            .await;
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::warn!(consumer = %self.spec.name, %event_id, attempt = delivered, error = format!("{error:#}"), "event failed; will retry");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(self.spec.delay_after(delivered))))
-                    .await;
+    /// Applies a batch of messages in one transaction — each event under its own savepoint, so
+    /// one failing event does not undo the others — then acks what took effect and retries or
+    /// dead-letters what failed.
+    async fn process_batch(&self, messages: Vec<jetstream::Message>) {
+        let mut received = Vec::with_capacity(messages.len());
+        for message in messages {
+            match Received::from_message(message, &self.spec.name) {
+                Some(event) => received.push(event),
+                None => continue,
             }
         }
+        if received.is_empty() {
+            return;
+        }
+        let outcomes = match self.apply_all(&received).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::warn!(consumer = %self.spec.name, error = format!("{error:#}"), "database unavailable; retrying the batch later");
+                for event in &received {
+                    event.nak(self.spec.delay_after(event.delivered)).await;
+                }
+                return;
+            }
+        };
+        let mut acks = Vec::new();
+        for (event, outcome) in received.iter().zip(outcomes) {
+            match outcome {
+                Ok(Outcome::Applied) => {
+                    self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                    acks.push(event.ack());
+                }
+                Ok(Outcome::Duplicate) => {
+                    self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    acks.push(event.ack());
+                }
+                Err(error) => self.failed(event, error).await,
+            }
+        }
+        futures::future::join_all(acks).await;
     }
 
-    async fn apply(&self, event: &IncomingEvent) -> anyhow::Result<Outcome> {
+    /// One transaction for the batch; the outer error means the database itself failed.
+    async fn apply_all(
+        &self,
+        received: &[Received],
+    ) -> anyhow::Result<Vec<anyhow::Result<Outcome>>> {
         let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(received.len());
+        for event in received {
+            sqlx::query("SAVEPOINT event").execute(&mut *tx).await?;
+            let outcome = self
+                .apply_in(&mut tx, &event.event)
+                .instrument(event.span.clone())
+                .await;
+            let release = match &outcome {
+                Err(error) if is_database_outage(error) => return outcome.map(|_| Vec::new()),
+                Err(_) => "ROLLBACK TO SAVEPOINT event",
+                Ok(_) => "RELEASE SAVEPOINT event",
+            };
+            sqlx::query(release).execute(&mut *tx).await?;
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Records the event in the inbox and applies it, unless the inbox already has it.
+    async fn apply_in(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+    ) -> anyhow::Result<Outcome> {
         let fresh = sqlx::query(
             "INSERT INTO inbox (consumer, event_id, subject) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(&self.spec.name)
         .bind(event.event_id)
         .bind(&event.subject)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected()
             == 1;
         if !fresh {
-            tx.rollback().await?;
             return Ok(Outcome::Duplicate);
         }
-        self.handler.handle(&mut tx, event).await?;
-        tx.commit().await?;
+        self.handler.handle(conn, event).await?;
         Ok(Outcome::Applied)
+    }
+
+    /// A failed event: retried with backoff, or dead-lettered after the configured attempts.
+    async fn failed(&self, event: &Received, error: anyhow::Error) {
+        let _entered = event.span.enter();
+        let event_id = event.event.event_id;
+        if event.delivered < u64::from(self.spec.max_attempts) {
+            tracing::warn!(consumer = %self.spec.name, %event_id, attempt = event.delivered, error = format!("{error:#}"), "event failed; will retry");
+            event.nak(self.spec.delay_after(event.delivered)).await;
+            return;
+        }
+        match self.dead_letter(event, &error).await {
+            Ok(()) => {
+                self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(consumer = %self.spec.name, %event_id, subject = %event.event.subject, attempts = event.delivered, error = format!("{error:#}"), "event dead-lettered");
+                event.ack().await;
+            }
+            Err(record_error) => {
+                tracing::warn!(consumer = %self.spec.name, %event_id, error = %record_error, "could not record dead letter; retrying later");
+                event.nak(self.spec.delay_after(event.delivered)).await;
+            }
+        }
+    }
+
+    async fn apply(&self, event: &IncomingEvent) -> anyhow::Result<Outcome> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = self.apply_in(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn dead_letter(
         &self,
-        event: &IncomingEvent,
-        sequence: u64,
-        attempts: u64,
+        event: &Received,
         error: &anyhow::Error,
-        message: &jetstream::Message,
     ) -> Result<(), sqlx::Error> {
-        let carrier: Vec<(String, String)> = message
-            .headers
-            .as_ref()
-            .map(|headers| {
-                ["traceparent", "tracestate"]
-                    .into_iter()
-                    .filter_map(|k| headers.get(k).map(|v| (k.to_owned(), v.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
         sqlx::query(
             "INSERT INTO dead_letters (consumer, event_id, subject, stream_sequence, payload, trace_carrier, attempts, last_error)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -361,12 +454,12 @@ impl Consumer {
                     last_failed_at = now(), redriven_at = NULL",
         )
         .bind(&self.spec.name)
-        .bind(event.event_id)
-        .bind(&event.subject)
-        .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
-        .bind(event.payload.as_ref())
-        .bind(sqlx::types::Json(carrier))
-        .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+        .bind(event.event.event_id)
+        .bind(&event.event.subject)
+        .bind(i64::try_from(event.sequence).unwrap_or(i64::MAX))
+        .bind(event.event.payload.as_ref())
+        .bind(sqlx::types::Json(&event.carrier))
+        .bind(i32::try_from(event.delivered).unwrap_or(i32::MAX))
         .bind(format!("{error:#}"))
         .execute(&self.pool)
         .await?;
