@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod maintenance;
 pub mod ops;
 pub mod runtime;
 pub mod server;

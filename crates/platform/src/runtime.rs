@@ -12,6 +12,7 @@ use crate::{
         relay::{Relay, RelayConfig},
         streams,
     },
+    maintenance,
     ops::EventOps,
     server::GrpcServer,
     shutdown::{self, Shutdown},
@@ -61,6 +62,11 @@ impl Runtime {
         let mut tasks = JoinSet::new();
         let relay = Relay::new(pool.clone(), jetstream.clone(), RelayConfig::default());
         tasks.spawn(relay.run(shutdown.clone()));
+        tasks.spawn(maintenance::run(
+            pool.clone(),
+            maintenance::Retention::default(),
+            shutdown.clone(),
+        ));
         Ok(Self {
             name,
             config,
@@ -95,7 +101,9 @@ impl Runtime {
     /// relay and consumers to stop.
     pub async fn serve(mut self, server: GrpcServer) -> anyhow::Result<()> {
         let ops = EventOps::new(self.name, self.pool.clone(), self.consumers.clone());
-        let server = server.add_service(self.authenticated(EventOpsServiceServer::new(ops)));
+        let ops = EventOpsServiceServer::new(ops)
+            .max_decoding_message_size(self.config.grpc.max_message_bytes);
+        let server = server.add_service(self.authenticated(ops));
         let (address, serving) = server.bind(self.shutdown.clone()).await?;
         tracing::info!(service = self.name, %address, "listening");
         let result = serving.await;

@@ -6,3 +6,4 @@ mod backbone_faults;
 mod chassis;
 mod common;
 mod idempotency;
+mod platform_tables;

@@ -1,5 +1,5 @@
 //! The outbox relay: publishes committed outbox rows to JetStream with `Nats-Msg-Id` = event id,
-//! waits for each publish ack before marking a row sent, and prunes sent rows after a retention.
+//! waits for each publish ack before marking a row sent (sent rows are pruned by `maintenance`).
 //!
 //! Order per aggregate holds with any number of relays: a batch is claimed with
 //! `FOR UPDATE SKIP LOCKED` plus a transaction-scoped advisory lock per aggregate, so one
@@ -27,8 +27,6 @@ pub struct RelayConfig {
     pub batch_size: i64,
     /// Poll interval when no notification arrives.
     pub poll_interval: Duration,
-    /// Sent rows older than this are deleted.
-    pub retention: Duration,
 }
 
 impl Default for RelayConfig {
@@ -36,7 +34,6 @@ impl Default for RelayConfig {
         Self {
             batch_size: 500,
             poll_interval: Duration::from_millis(500),
-            retention: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -74,7 +71,6 @@ impl Relay {
     /// poll interval.
     pub async fn run(self, shutdown: Shutdown) {
         let mut listener = self.listen().await;
-        let mut last_prune = tokio::time::Instant::now();
         let mut failures = 0u32;
         while !shutdown.is_triggered() {
             match self.publish_batch().await {
@@ -87,12 +83,6 @@ impl Relay {
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = format!("{error:#}"), "outbox relay round failed");
                 }
-            }
-            if last_prune.elapsed() > Duration::from_secs(60) {
-                if let Err(error) = self.prune().await {
-                    tracing::warn!(error = %error, "pruning sent outbox rows failed");
-                }
-                last_prune = tokio::time::Instant::now();
             }
             let wait = if failures > 0 {
                 Duration::from_millis(100 * 2u64.pow(failures.min(6)))
@@ -234,17 +224,6 @@ impl Relay {
             .await
             .map(|ack| (ack, span))
             .map_err(|e| e.to_string())
-    }
-
-    /// Deletes rows sent longer ago than the retention.
-    pub async fn prune(&self) -> Result<u64, sqlx::Error> {
-        let result = sqlx::query(
-            "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1)",
-        )
-        .bind(self.config.retention.as_secs_f64())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected())
     }
 }
 
