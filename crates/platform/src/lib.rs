@@ -11,6 +11,8 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod maintenance;
+pub mod metrics;
+pub mod observe;
 pub mod ops;
 pub mod runtime;
 pub mod server;

@@ -3,11 +3,7 @@
 //! optional TLS; and a graceful stop — health turns NOT_SERVING first, then in-flight calls get
 //! the drain time to finish.
 
-use crate::{
-    config::GrpcConfig,
-    shutdown::Shutdown,
-    trace_context::{self, grpc_server_span},
-};
+use crate::{config::GrpcConfig, observe::ObserveLayer, shutdown::Shutdown};
 use std::{convert::Infallible, net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -19,7 +15,6 @@ use tonic::{
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::Service;
-use tracing::Span;
 
 /// How long health reports NOT_SERVING while the server still accepts calls, so load balancers
 /// and probes stop sending traffic before connections close.
@@ -85,25 +80,6 @@ impl GrpcServer {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let trace = tower_http::trace::TraceLayer::new_for_grpc()
-            .make_span_with(|request: &http::Request<Body>| grpc_server_span(request))
-            .on_request(())
-            .on_failure(())
-            .on_response(
-                |response: &http::Response<Body>, latency: Duration, span: &Span| {
-                    if let Some(code) = response.headers().get("grpc-status") {
-                        record_status(span, code.to_str().unwrap_or("2"), latency);
-                    }
-                },
-            )
-            .on_eos(
-                |trailers: Option<&http::HeaderMap>, latency: Duration, span: &Span| {
-                    if let Some(code) = trailers.and_then(|t| t.get("grpc-status")) {
-                        record_status(span, code.to_str().unwrap_or("2"), latency);
-                    }
-                },
-            );
-
         let mut builder = Server::builder()
             .timeout(self.config.request_timeout())
             .concurrency_limit_per_connection(self.config.concurrency_limit);
@@ -115,7 +91,7 @@ impl GrpcServer {
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
-        let router = builder.layer(trace).add_routes(self.routes.routes());
+        let router = builder.layer(ObserveLayer).add_routes(self.routes.routes());
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(router.serve_with_incoming_shutdown(
@@ -143,20 +119,6 @@ impl GrpcServer {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-fn record_status(span: &Span, code: &str, latency: Duration) {
-    let status = trace_context::grpc_status_name(code);
-    span.record("rpc.response.status_code", status);
-    if trace_context::is_server_error(status) {
-        span.record("otel.status_code", "ERROR");
-    }
-    tracing::info!(
-        parent: span,
-        grpc_status = status,
-        latency_ms = latency.as_secs_f64() * 1000.0,
-        "rpc finished"
-    );
 }
 
 async fn set_status(reporter: &HealthReporter, names: &[&'static str], status: ServingStatus) {

@@ -6,7 +6,10 @@
 
 use crate::config::{LogFormat, TelemetryConfig};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
+    trace::SdkTracerProvider,
+};
 use std::io::IsTerminal;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -24,16 +27,20 @@ const CAPPED_TARGETS: &[&str] = &[
     "reqwest",
 ];
 
-/// Keeps the tracer provider alive; flushes pending spans when dropped.
+/// Keeps the tracer and meter providers alive; flushes pending spans and metrics when dropped.
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    meters: Option<SdkMeterProvider>,
 }
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
         let _ = self.provider.force_flush();
         let _ = self.provider.shutdown();
+        if let Some(meters) = &self.meters {
+            let _ = meters.shutdown();
+        }
     }
 }
 
@@ -48,15 +55,18 @@ pub fn env_filter(filter: &str) -> anyhow::Result<EnvFilter> {
     Ok(env_filter)
 }
 
+fn resource(service: &str) -> Resource {
+    Resource::builder()
+        .with_service_name(service.to_owned())
+        .build()
+}
+
 /// A tracer provider for `service`; exports over OTLP/gRPC when an endpoint is given.
 pub fn tracer_provider(
     service: &str,
     otlp_endpoint: Option<&str>,
 ) -> anyhow::Result<SdkTracerProvider> {
-    let resource = Resource::builder()
-        .with_service_name(service.to_owned())
-        .build();
-    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    let mut builder = SdkTracerProvider::builder().with_resource(resource(service));
     if let Some(endpoint) = otlp_endpoint {
         use opentelemetry_otlp::WithExportConfig;
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -68,11 +78,32 @@ pub fn tracer_provider(
     Ok(builder.build())
 }
 
-/// Installs the global subscriber and propagator for a service binary.
+/// A meter provider exporting `service`'s metrics over OTLP/gRPC every 30 s.
+pub fn meter_provider(service: &str, otlp_endpoint: &str) -> anyhow::Result<SdkMeterProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .with_endpoint(otlp_endpoint)
+        .build()?;
+    Ok(SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter)
+        .with_resource(resource(service))
+        .build())
+}
+
+/// Installs the global subscriber, propagator and (with an OTLP endpoint) meter provider.
 pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<Telemetry> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let provider = tracer_provider(service, config.otlp_endpoint.as_deref())?;
     opentelemetry::global::set_tracer_provider(provider.clone());
+    let meters = match config.otlp_endpoint.as_deref() {
+        Some(endpoint) => {
+            let meters = meter_provider(service, endpoint)?;
+            opentelemetry::global::set_meter_provider(meters.clone());
+            Some(meters)
+        }
+        None => None,
+    };
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
     let json = match config.log_format {
         LogFormat::Json => true,
@@ -93,7 +124,7 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
         .with(otel)
         .with(logs)
         .try_init()?;
-    Ok(Telemetry { provider })
+    Ok(Telemetry { provider, meters })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 use crate::{
     events::{MSG_ID_HEADER, connection::Connection},
+    metrics,
     shutdown::Shutdown,
     trace_context,
 };
@@ -348,17 +349,23 @@ impl Consumer {
             }
         };
         let mut acks = Vec::new();
-        for (event, outcome) in received.iter().zip(outcomes) {
+        let metrics = metrics::get();
+        for (event, (outcome, took)) in received.iter().zip(outcomes) {
             match outcome {
                 Ok(Outcome::Applied) => {
                     self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                    metrics.processed(&self.spec.name, "applied", took);
                     acks.push(event.ack());
                 }
                 Ok(Outcome::Duplicate) => {
                     self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    metrics.processed(&self.spec.name, "duplicate", took);
                     acks.push(event.ack());
                 }
-                Err(error) => self.failed(event, error).await,
+                Err(error) => {
+                    metrics.processed(&self.spec.name, "failed", took);
+                    self.failed(event, error).await;
+                }
             }
         }
         futures::future::join_all(acks).await;
@@ -368,11 +375,12 @@ impl Consumer {
     async fn apply_all(
         &self,
         received: &[Received],
-    ) -> anyhow::Result<Vec<anyhow::Result<Outcome>>> {
+    ) -> anyhow::Result<Vec<(anyhow::Result<Outcome>, Duration)>> {
         let mut tx = self.pool.begin().await?;
         let mut outcomes = Vec::with_capacity(received.len());
         for event in received {
             sqlx::query("SAVEPOINT event").execute(&mut *tx).await?;
+            let started = std::time::Instant::now();
             let outcome = self
                 .apply_in(&mut tx, &event.event)
                 .instrument(event.span.clone())
@@ -383,7 +391,7 @@ impl Consumer {
                 Ok(_) => "RELEASE SAVEPOINT event",
             };
             sqlx::query(release).execute(&mut *tx).await?;
-            outcomes.push(outcome);
+            outcomes.push((outcome, started.elapsed()));
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -424,6 +432,7 @@ impl Consumer {
         match self.dead_letter(event, &error).await {
             Ok(()) => {
                 self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                metrics::get().dead_lettered(&self.spec.name);
                 tracing::error!(consumer = %self.spec.name, %event_id, subject = %event.event.subject, attempts = event.delivered, error = format!("{error:#}"), "event dead-lettered");
                 event.ack().await;
             }
