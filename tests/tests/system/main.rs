@@ -7,3 +7,4 @@ mod chassis;
 mod common;
 mod idempotency;
 mod platform_tables;
+mod tls;
