@@ -14,6 +14,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod observe;
 pub mod ops;
+pub mod paging;
 pub mod runtime;
 pub mod server;
 pub mod shutdown;

@@ -6,6 +6,7 @@ use crate::{
     error::ApiError,
     events::consumer::Consumer,
     idempotency::{self, Start},
+    paging::Page,
 };
 use clinicnet_proto::ops::v1::{
     ConsumerLag, DeadLetter, DeadLetterStatus, GetEventBacklogRequest, GetEventBacklogResponse,
@@ -16,8 +17,8 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-const DEFAULT_PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 500;
+const DEFAULT_PAGE_SIZE: usize = 50;
+const MAX_PAGE_SIZE: usize = 500;
 
 /// The `EventOpsService` of one service: its outbox, its consumers and their dead letters.
 #[derive(Clone)]
@@ -80,22 +81,6 @@ impl From<DeadLetterRow> for DeadLetter {
 
 const DEAD_LETTER_COLUMNS: &str = "consumer, event_id, subject, attempts, last_error, first_failed_at, last_failed_at, redriven_at";
 
-fn page_token(row: &DeadLetter) -> String {
-    hex::encode(format!("{}\u{1f}{}", row.consumer, row.event_id))
-}
-
-fn parse_page_token(token: &str) -> Result<Option<(String, Uuid)>, ApiError> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let invalid = || ApiError::invalid("page_token", "not a token returned by ListDeadLetters");
-    let decoded =
-        String::from_utf8(hex::decode(token).map_err(|_| invalid())?).map_err(|_| invalid())?;
-    let (consumer, event_id) = decoded.split_once('\u{1f}').ok_or_else(invalid)?;
-    let event_id = Uuid::parse_str(event_id).map_err(|_| invalid())?;
-    Ok(Some((consumer.to_owned(), event_id)))
-}
-
 impl EventOps {
     async fn backlog(&self) -> Result<GetEventBacklogResponse, ApiError> {
         let (pending, oldest_seconds): (i64, Option<f64>) = sqlx::query_as(
@@ -143,20 +128,21 @@ impl EventOps {
         &self,
         request: &ListDeadLettersRequest,
     ) -> Result<ListDeadLettersResponse, ApiError> {
-        let page_size = match i64::from(request.page_size) {
-            0 => DEFAULT_PAGE_SIZE,
-            n if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    "page_size",
-                    format!("between 0 and {MAX_PAGE_SIZE}"),
-                ));
-            }
+        let filters = ListDeadLettersRequest {
+            page_size: 0,
+            page_token: String::new(),
+            ..request.clone()
         };
+        let page: Page<(String, Uuid)> = Page::parse(
+            &filters,
+            request.page_size,
+            &request.page_token,
+            DEFAULT_PAGE_SIZE,
+            MAX_PAGE_SIZE,
+        )?;
         let status = DeadLetterStatus::try_from(request.status)
             .map_err(|_| ApiError::invalid("status", "unknown dead-letter status"))?;
-        let after = parse_page_token(&request.page_token)?;
-        let (after_consumer, after_event) = after.unwrap_or_default();
+        let (after_consumer, after_event) = page.after.clone().unwrap_or_default();
         let rows: Vec<DeadLetterRow> = sqlx::query_as(&format!(
             "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters
               WHERE ($1 = '' OR consumer = $1)
@@ -169,18 +155,12 @@ impl EventOps {
         .bind(status as i32)
         .bind(after_consumer)
         .bind(after_event)
-        .bind(page_size + 1)
+        .bind(page.fetch_limit())
         .fetch_all(&self.pool)
         .await?;
-        let mut dead_letters: Vec<DeadLetter> = rows.into_iter().map(DeadLetter::from).collect();
-        let next_page_token = if dead_letters.len() as i64 > page_size {
-            dead_letters.truncate(page_size as usize);
-            dead_letters.last().map(page_token).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (rows, next_page_token) = page.finish(rows, |row| (row.consumer.clone(), row.event_id));
         Ok(ListDeadLettersResponse {
-            dead_letters,
+            dead_letters: rows.into_iter().map(DeadLetter::from).collect(),
             next_page_token,
         })
     }

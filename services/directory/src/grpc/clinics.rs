@@ -3,11 +3,11 @@
 use super::{Directory, exists_or, id, stale, stored_id};
 use crate::{
     events::{self, ClinicChange},
-    paging::Page,
     store, validate,
 };
 use clinicnet_proto::directory::v1::{self as pb, ClinicStatus};
 use jiff::Timestamp;
+use platform::paging::Page;
 use platform::{
     ApiError,
     auth::{Caller, Role},

@@ -2,9 +2,10 @@
 //! when every clinic it serves — before and after the change — is in the partner's scope.
 
 use super::{Directory, exists_or, id, require_clinics, stale, stored_id};
-use crate::{domain::time_zone, events, paging::Page, store, validate};
+use crate::{domain::time_zone, events, store, validate};
 use clinicnet_proto::{directory::v1 as pb, events::v1::ProviderChangeKind};
 use jiff::{Timestamp, tz::TimeZone};
+use platform::paging::Page;
 use platform::{
     ApiError,
     auth::{Caller, Role},

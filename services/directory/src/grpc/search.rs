@@ -2,12 +2,10 @@
 //! distance when the search has a point.
 
 use super::{Directory, stored_id};
-use crate::{
-    paging::{DistanceKey, Page},
-    store, validate,
-};
+use crate::{paging::DistanceKey, store, validate};
 use clinicnet_proto::directory::v1 as pb;
 use platform::ApiError;
+use platform::paging::Page;
 
 pub(super) async fn search(
     directory: &Directory,
