@@ -28,6 +28,7 @@
 //! ```
 
 pub mod database;
+pub mod fixtures;
 pub mod infra;
 mod logtail;
 pub mod nats;
