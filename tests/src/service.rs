@@ -436,13 +436,18 @@ impl Drop for ServiceProcess {
 }
 
 /// Runs `$CARGO build --bins` for the whole workspace and maps binary names to executables.
+/// Set to `release` to run optimised service binaries (benchmarks do).
+pub const PROFILE_ENV: &str = "CLINICNET_SERVICE_PROFILE";
+
 fn build_binaries(selection: &[&str]) -> anyhow::Result<HashMap<String, PathBuf>> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("the tests package lives inside the workspace")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let release = std::env::var(PROFILE_ENV).is_ok_and(|profile| profile == "release");
     let output = std::process::Command::new(&cargo)
         .arg("build")
+        .args(release.then_some("--release"))
         .args(selection)
         .args([
             "--message-format=json-render-diagnostics",

@@ -61,6 +61,8 @@ async fn main() -> anyhow::Result<()> {
     let mut reports = Vec::new();
     eprintln!("bench: event backbone…");
     reports.push(scenarios::backbone::run(scale).await?);
+    eprintln!("bench: directory search…");
+    reports.push(scenarios::search::run(scale).await?);
 
     for report in &reports {
         for plot in &report.plots {

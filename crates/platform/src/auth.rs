@@ -226,6 +226,27 @@ impl Interceptor for AuthInterceptor {
     }
 }
 
+/// Client interceptor that sends `authorization: Bearer <token>` with every call.
+#[derive(Clone, Debug)]
+pub struct BearerToken(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl BearerToken {
+    /// An interceptor for `token`; fails when the token cannot be a header value.
+    pub fn new(token: &str) -> anyhow::Result<Self> {
+        Ok(Self(format!("Bearer {token}").parse()?))
+    }
+}
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        crate::trace_context::inject_into_metadata(request.metadata_mut());
+        Ok(request)
+    }
+}
+
 /// Signs a development token with the HS256 secret (clinicctl and tests).
 pub fn mint_hs256(secret: &str, claims: &Claims) -> anyhow::Result<String> {
     Ok(jsonwebtoken::encode(
