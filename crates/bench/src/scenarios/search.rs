@@ -45,7 +45,7 @@ fn clinic(i: usize) -> clinicnet_proto::directory::v1::Clinic {
         PAYERS[(i / 5) % PAYERS.len()].into(),
     ];
     clinic.in_network_payer_ids.dedup();
-    clinic.weekly_hours = Some(fixtures::hours_on(if i % 4 == 0 {
+    clinic.weekly_hours = Some(fixtures::hours_on(if i.is_multiple_of(4) {
         &[1, 3, 5]
     } else {
         &[1, 2, 3, 4, 5, 6]
