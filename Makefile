@@ -21,10 +21,13 @@ test: up lint build deploy-check bench-quick ## every test against real PostgreS
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=4
 
 bench: up ## measure the network against raw PostgreSQL and NATS; writes bench/results/<date>.md
-	$(CARGO) run --release -p bench -- --out bench/results
+	$(CARGO) build --release --workspace --bins
+	CLINICNET_SERVICE_PROFILE=release "$${CARGO_TARGET_DIR:-target}/release/clinicnet-bench" --out bench/results
 
+# The binary from `make build` is run directly: `cargo run -p bench` would resolve features for
+# the bench package alone and rebuild half the workspace.
 bench-quick: up build ## a short benchmark run that keeps the benchmark code working (numbers not meaningful)
-	$(CARGO) run -p bench -- --quick --out target/bench-quick
+	"$${CARGO_TARGET_DIR:-target}/debug/clinicnet-bench" --quick --out target/bench-quick
 
 lint: ## formatting, clippy and buf lint of the contracts
 	$(CARGO) fmt --all -- --check
