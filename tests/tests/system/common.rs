@@ -3,7 +3,7 @@
 
 use platform::auth::{Role, claims, mint_hs256};
 use std::time::Duration;
-use system_tests::{ServiceProcess, ServiceSpec, TestDatabase, infra};
+use system_tests::{PrivateNats, ServiceProcess, ServiceSpec, TestDatabase};
 
 /// The development secret the services under test accept.
 pub const SECRET: &str = "system-test-secret";
@@ -36,20 +36,23 @@ pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
-/// A started, SERVING service with its own fresh database.
+/// A started, SERVING service with its own fresh database and its own NATS server (durable
+/// consumer names are fixed per service, so services sharing one server would share consumers).
 pub struct Running {
     /// The process.
     pub process: ServiceProcess,
     /// Its database.
     pub database: TestDatabase,
+    _nats: PrivateNats,
 }
 
-/// Starts `name` with its own database on the shared NATS, plus `extra` environment.
+/// Starts `name` with its own database and NATS server, plus `extra` environment.
 pub async fn start(name: &str, extra: &[(&str, &str)]) -> Running {
     let database = TestDatabase::create(name).await;
+    let nats = PrivateNats::start().await.expect("a private nats-server");
     let mut spec = ServiceSpec::new(name)
         .env("DATABASE_URL", database.url())
-        .env("NATS_URL", infra::nats_url())
+        .env("NATS_URL", nats.url())
         .env("JWT_HS256_SECRET", SECRET);
     for (key, value) in extra {
         spec = spec.env(*key, *value);
@@ -59,5 +62,9 @@ pub async fn start(name: &str, extra: &[(&str, &str)]) -> Running {
         .wait_serving(Duration::from_secs(60))
         .await
         .expect("service becomes SERVING");
-    Running { process, database }
+    Running {
+        process,
+        database,
+        _nats: nats,
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::common::SECRET;
 use std::time::Duration;
-use system_tests::{ServiceProcess, ServiceSpec, TestDatabase, infra};
+use system_tests::{PrivateNats, ServiceProcess, ServiceSpec, TestDatabase};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -19,10 +19,11 @@ async fn a_service_serves_tls_when_given_a_certificate() {
     std::fs::write(&key_path, certified.signing_key.serialize_pem()).unwrap();
 
     let database = TestDatabase::create("tls").await;
+    let nats = PrivateNats::start().await.unwrap();
     let process = ServiceProcess::spawn(
         ServiceSpec::new("directory")
             .env("DATABASE_URL", database.url())
-            .env("NATS_URL", infra::nats_url())
+            .env("NATS_URL", nats.url())
             .env("JWT_HS256_SECRET", SECRET)
             .env("TLS_CERT_FILE", cert_path.to_string_lossy())
             .env("TLS_KEY_FILE", key_path.to_string_lossy()),
