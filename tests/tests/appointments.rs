@@ -96,7 +96,7 @@ fn rid() -> String {
 fn rule_of(status: &Status) -> String {
     status
         .get_details_precondition_failure()
-        .and_then(|f| f.violations.first().map(|v| v.subject.clone()))
+        .and_then(|f| f.violations.first().map(|v| v.r#type.clone()))
         .unwrap_or_default()
 }
 
@@ -2057,7 +2057,8 @@ async fn course_booking_is_all_or_nothing() {
         .unwrap()
         .violations;
     assert_eq!(violations.len(), 1, "{violations:?}");
-    assert_eq!(violations[0].subject, Rule::SlotUnavailable.as_str_name());
+    assert_eq!(violations[0].r#type, Rule::SlotUnavailable.as_str_name());
+    assert_eq!(violations[0].subject, "session 4");
     assert!(
         violations[0].description.starts_with("session 4:"),
         "{violations:?}"

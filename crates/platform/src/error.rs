@@ -17,7 +17,8 @@ pub enum ApiError {
     /// The thing to create exists already.
     #[error("{0} already exists")]
     AlreadyExists(String),
-    /// A business rule forbids the operation in the current state; `rule` names the rule.
+    /// A business rule forbids the operation in the current state; `rule` names the rule and
+    /// becomes the `type` of the `google.rpc.PreconditionViolation` returned.
     #[error("{rule}: {message}")]
     FailedPrecondition {
         /// Stable name of the rule, e.g. `slot_taken`.
@@ -93,7 +94,7 @@ impl From<ApiError> for Status {
             }
             ApiError::FailedPrecondition { rule, message } => {
                 let mut details = ErrorDetails::new();
-                details.add_precondition_failure_violation("RULE", rule, message.clone());
+                details.add_precondition_failure_violation(rule, "", message.clone());
                 Status::with_error_details(
                     Code::FailedPrecondition,
                     format!("{rule}: {message}"),
@@ -183,6 +184,6 @@ mod tests {
         let status = Status::from(ApiError::precondition("slot_taken", "pick another slot"));
         assert_eq!(status.code(), Code::FailedPrecondition);
         let failure = status.get_details_precondition_failure().unwrap();
-        assert_eq!(failure.violations[0].subject, "slot_taken");
+        assert_eq!(failure.violations[0].r#type, "slot_taken");
     }
 }

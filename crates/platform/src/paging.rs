@@ -40,6 +40,32 @@ impl Key for i64 {
     }
 }
 
+/// A text key, e.g. a plan code.
+impl Key for String {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn read(bytes: &[u8]) -> Option<Self> {
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+}
+
+/// A time with an id as tie-breaker, e.g. (start time, appointment id).
+impl Key for (time::OffsetDateTime, Uuid) {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.unix_timestamp_nanos().to_be_bytes());
+        self.1.write(out);
+    }
+    fn read(bytes: &[u8]) -> Option<Self> {
+        let (nanos, id) = bytes.split_at_checked(16)?;
+        let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from_be_bytes(
+            nanos.try_into().ok()?,
+        ))
+        .ok()?;
+        Some((time, Uuid::read(id)?))
+    }
+}
+
 /// A text key with an id as tie-breaker, e.g. (consumer, event id).
 impl Key for (String, Uuid) {
     fn write(&self, out: &mut Vec<u8>) {
@@ -175,6 +201,22 @@ mod tests {
         let (_, token) = page.finish(vec![key.clone(), key.clone()], |k| k.clone());
         let next: Page<(String, Uuid)> = Page::parse(&filters(""), 1, &token, 20, 200).unwrap();
         assert_eq!(next.after, Some(key));
+        let key = (
+            time::OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_789).unwrap(),
+            Uuid::now_v7(),
+        );
+        let page: Page<(time::OffsetDateTime, Uuid)> =
+            Page::parse(&filters(""), 1, "", 20, 200).unwrap();
+        let (_, token) = page.finish(vec![key, key], |k| *k);
+        let next: Page<(time::OffsetDateTime, Uuid)> =
+            Page::parse(&filters(""), 1, &token, 20, 200).unwrap();
+        assert_eq!(next.after, Some(key));
+        let page: Page<String> = Page::parse(&filters(""), 1, "", 20, 200).unwrap();
+        let (_, token) = page.finish(vec!["esketamine-adult".to_owned(), "x".to_owned()], |k| {
+            k.clone()
+        });
+        let next: Page<String> = Page::parse(&filters(""), 1, &token, 20, 200).unwrap();
+        assert_eq!(next.after.as_deref(), Some("esketamine-adult"));
         let page: Page<i64> = Page::parse(&filters(""), 1, "", 20, 200).unwrap();
         let (_, token) = page.finish(vec![-7_i64, 9], |k| *k);
         let next: Page<i64> = Page::parse(&filters(""), 1, &token, 20, 200).unwrap();

@@ -193,14 +193,14 @@ pub async fn get(
     })
 }
 
-/// FAILED_PRECONDITION with one violation per session that cannot be booked; each names its rule
-/// (as every FAILED_PRECONDITION does) and its description starts with the session.
+/// FAILED_PRECONDITION with one violation per session that cannot be booked: its `type` names the
+/// rule (as every FAILED_PRECONDITION does), its subject the session.
 fn refused_sessions(refusals: &[(i32, &'static str, String)]) -> Status {
     let mut details = ErrorDetails::new();
     for (session, rule, message) in refusals {
         details.add_precondition_failure_violation(
-            "RULE",
             *rule,
+            format!("session {session}"),
             format!("session {session}: {message}"),
         );
     }
