@@ -1,7 +1,7 @@
 //! The chassis every binary shares: health and reflection, graceful shutdown with a call in
 //! flight, token checks, field-level INVALID_ARGUMENT, and no PHI in logs even at TRACE level.
 
-use crate::common::{SECRET, SERVICES, authorized, start, token};
+use crate::common::{SECRET, SERVICES, authorized, domain_apis, start, token};
 use clinicnet_proto::ops::v1::{
     GetEventBacklogRequest, RedriveDeadLetterRequest,
     event_ops_service_client::EventOpsServiceClient,
@@ -64,6 +64,17 @@ async fn every_binary_serves_health_and_reflection_of_its_own_services() {
             listed.iter().any(|s| s == OPS_SERVICE),
             "{name}: {listed:?}"
         );
+        for api in domain_apis(name) {
+            assert!(
+                listed.iter().any(|s| s == api),
+                "{name} does not list {api}: {listed:?}"
+            );
+            assert_eq!(
+                running.process.health_status(api).await.unwrap(),
+                ServingStatus::Serving,
+                "{name}: {api}"
+            );
+        }
         for other in SERVICES.iter().filter(|other| **other != name) {
             assert!(
                 !listed

@@ -8,8 +8,25 @@ use system_tests::{PrivateNats, ServiceProcess, ServiceSpec, TestDatabase};
 /// The development secret the services under test accept.
 pub const SECRET: &str = "system-test-secret";
 
-/// The four service binaries and the gRPC service each one serves besides health and operations.
+/// The four service binaries.
 pub const SERVICES: [&str; 4] = ["directory", "appointments", "insurance", "notifications"];
+
+/// The domain APIs each binary serves besides health, reflection and event operations.
+pub fn domain_apis(service: &str) -> &'static [&'static str] {
+    match service {
+        "directory" => &["clinicnet.directory.v1.DirectoryService"],
+        "appointments" => &[
+            "clinicnet.appointments.v1.AppointmentsService",
+            "clinicnet.appointments.v1.PatientsService",
+        ],
+        "insurance" => &[
+            "clinicnet.insurance.v1.InsuranceService",
+            "clinicnet.insurance.v1.IntegratorService",
+        ],
+        "notifications" => &["clinicnet.notifications.v1.NotificationsService"],
+        _ => &[],
+    }
+}
 
 /// A bearer token for `role`.
 pub fn token(role: Role, clinic_ids: &[&str], payer_id: Option<&str>) -> String {
