@@ -3,7 +3,7 @@
 //! ListSlots. Syncs of one clinic apply one at a time; replaying the last sync_version returns its
 //! outcome, an older one is STALE_SYNC_VERSION.
 
-use super::{State, caller, convert, idempotent, paging, validate};
+use super::{State, caller, convert, idempotent, validate};
 use crate::{
     domain::{
         clinic::ClinicView,
@@ -28,12 +28,13 @@ use clinicnet_proto::{
     },
     common::v1::{Modality, TimeInterval},
 };
-use platform::{ApiError, auth::Caller, error::Violations};
+use platform::{ApiError, auth::Caller, error::Violations, paging::Page};
 use prost::Message;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 use tonic::{Request, Streaming};
+use uuid::Uuid;
 
 /// Most slots in a unary sync.
 const MAX_UNARY_SLOTS: usize = 10_000;
@@ -557,8 +558,6 @@ pub async fn list_slots(
     let mut v = Violations::new();
     validate::text_id(&mut v, "clinic_id", &req.clinic_id);
     let window = validate::interval(&mut v, "window", req.window.as_ref(), None);
-    let limit = validate::page_size(&mut v, req.page_size, 500, 5_000);
-    let after = paging::parse_time_key(&mut v, &req.page_token);
     let mut statuses = Vec::new();
     for (i, s) in req.statuses.iter().enumerate() {
         match SlotStatus::try_from(*s)
@@ -571,30 +570,30 @@ pub async fn list_slots(
     }
     v.finish()?;
     let window = window.ok_or_else(|| ApiError::invalid("window", "required"))?;
+    let filters = ListSlotsRequest {
+        page_size: 0,
+        page_token: String::new(),
+        ..req.clone()
+    };
+    let page: Page<(OffsetDateTime, Uuid)> =
+        Page::parse(&filters, req.page_size, &req.page_token, 500, 5_000)?;
     caller.require_clinic(&req.clinic_id)?;
     let mut conn = state.pool.acquire().await?;
     store::directory::clinic(&mut conn, &req.clinic_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("clinic {}", req.clinic_id)))?;
     let chair = (!req.chair_id.is_empty()).then_some(req.chair_id.as_str());
-    let mut rows = store::availability::list(
+    let rows = store::availability::list(
         &mut conn,
         &req.clinic_id,
         window,
         chair,
         &statuses,
-        after,
-        limit + 1,
+        page.after,
+        page.fetch_limit(),
     )
     .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        rows.last()
-            .map(|r| paging::time_key(r.times().0, r.slot_id))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let (rows, next) = page.finish(rows, |r| (r.times().0, r.slot_id));
     Ok(ListSlotsResponse {
         slots: rows.iter().map(convert::slot).collect(),
         next_page_token: next,

@@ -29,6 +29,7 @@ use platform::{
     ApiError, audit,
     error::Violations,
     idempotency::{self, Start},
+    paging::Page,
 };
 use prost::Message;
 use sqlx::{Connection, PgConnection};
@@ -49,7 +50,6 @@ pub async fn list_plans(
     let _caller = caller(&request)?;
     let req = request.into_inner();
     let mut v = Violations::new();
-    let limit = validate::page_size(&mut v, req.page_size, 50, 500);
     let modality = match Modality::try_from(req.modality) {
         Ok(Modality::Unspecified) => None,
         Ok(m) => Some(m as i16),
@@ -59,15 +59,20 @@ pub async fn list_plans(
         }
     };
     v.finish()?;
-    let after = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
-    let mut conn = state.pool.acquire().await?;
-    let mut rows = store::courses::plans(&mut conn, modality, after, limit + 1).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        rows.last().map(|r| r.plan_code.clone()).unwrap_or_default()
-    } else {
-        String::new()
+    let filters = ListCoursePlansRequest {
+        modality: req.modality,
+        ..Default::default()
     };
+    let page: Page<String> = Page::parse(&filters, req.page_size, &req.page_token, 50, 500)?;
+    let mut conn = state.pool.acquire().await?;
+    let rows = store::courses::plans(
+        &mut conn,
+        modality,
+        page.after.as_deref(),
+        page.fetch_limit(),
+    )
+    .await?;
+    let (rows, next) = page.finish(rows, |r| r.plan_code.clone());
     Ok(ListCoursePlansResponse {
         plans: rows.iter().map(convert::plan).collect(),
         next_page_token: next,
@@ -393,6 +398,7 @@ async fn pick(
         to,
         min_length: shape.occupied(),
         provider_id: provider,
+        after: None,
         limit: MAX_CANDIDATES,
     };
     let slots = store::availability::bookable(conn, search).await?;

@@ -1,8 +1,8 @@
 //! FindSlots: free slots where a whole visit of the modality fits (dose + monitoring or recovery +
 //! clinic buffers), after the minimum notice and within the booking horizon, at one clinic or at
-//! active clinics near a point, ordered by visit start then distance.
+//! active clinics near a point, ordered by visit start, distance and slot id.
 
-use super::{State, caller, convert, paging, validate};
+use super::{State, caller, convert, validate};
 use crate::{
     domain::{clinic::ClinicView, visit},
     store::availability::Search,
@@ -12,12 +12,68 @@ use clinicnet_proto::{
     appointments::v1::{FindSlotsRequest, FindSlotsResponse, SlotOffer, find_slots_request::Place},
     common::v1::Modality,
 };
-use platform::{ApiError, error::Violations};
+use platform::{
+    ApiError,
+    error::Violations,
+    paging::{Key, Page},
+};
+use std::cmp::Ordering;
 use time::OffsetDateTime;
 use tonic::Request;
+use uuid::Uuid;
 
 /// Longest search range, in days.
 const MAX_RANGE_DAYS: i64 = 62;
+
+/// Position of an offer in the order of the results.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OfferKey {
+    visit_start: OffsetDateTime,
+    /// Kilometres from the searched point (0 for a search at one clinic), kept bit for bit.
+    distance_km: f64,
+    slot_id: Uuid,
+}
+
+impl OfferKey {
+    fn order(&self, other: &OfferKey) -> Ordering {
+        self.visit_start
+            .cmp(&other.visit_start)
+            .then(self.distance_km.total_cmp(&other.distance_km))
+            .then(self.slot_id.cmp(&other.slot_id))
+    }
+}
+
+impl Key for OfferKey {
+    fn write(&self, out: &mut Vec<u8>) {
+        (self.visit_start, self.slot_id).write(out);
+        out.extend_from_slice(&self.distance_km.to_bits().to_be_bytes());
+    }
+    fn read(bytes: &[u8]) -> Option<Self> {
+        let (key, distance) = bytes.split_at_checked(32)?;
+        let (visit_start, slot_id) = <(OffsetDateTime, Uuid)>::read(key)?;
+        Some(OfferKey {
+            visit_start,
+            distance_km: f64::from_bits(u64::from_be_bytes(distance.try_into().ok()?)),
+            slot_id,
+        })
+    }
+}
+
+/// Where a clinic's slots (start, id) resume so that their offers come after `key`: a clinic
+/// nearer than the key's resumes after the key's visit start, one as near after the key's slot,
+/// one farther at the key's visit start.
+fn resume_after(
+    key: &OfferKey,
+    distance_km: f64,
+    before: time::Duration,
+) -> (OffsetDateTime, Uuid) {
+    let slot_start = key.visit_start - before;
+    match distance_km.total_cmp(&key.distance_km) {
+        Ordering::Less => (slot_start, Uuid::max()),
+        Ordering::Equal => (slot_start, key.slot_id),
+        Ordering::Greater => (slot_start, Uuid::nil()),
+    }
+}
 
 fn speaks(provider: &ProviderRow, language: &str) -> bool {
     provider
@@ -61,10 +117,14 @@ pub async fn find_slots(
         }
     }
     let range = validate::interval(&mut v, "range", req.range.as_ref(), Some(MAX_RANGE_DAYS));
-    let limit = usize::try_from(validate::page_size(&mut v, req.page_size, 20, 200)).unwrap_or(20);
-    let offset = paging::parse_offset(&mut v, &req.page_token);
     v.finish()?;
     let range = range.ok_or_else(|| ApiError::invalid("range", "required"))?;
+    let filters = FindSlotsRequest {
+        page_size: 0,
+        page_token: String::new(),
+        ..req.clone()
+    };
+    let page: Page<OfferKey> = Page::parse(&filters, req.page_size, &req.page_token, 20, 200)?;
     let mut conn = state.pool.acquire().await?;
     let clinics: Vec<(ClinicView, Option<f64>)> = match &req.place {
         Some(Place::ClinicId(id)) => {
@@ -91,8 +151,7 @@ pub async fn find_slots(
     };
     let now = OffsetDateTime::now_utc();
     let durations = state.settings.durations();
-    let wanted = i64::try_from(offset + limit + 1).unwrap_or(i64::MAX);
-    let mut offers: Vec<(OffsetDateTime, f64, String, SlotOffer)> = Vec::new();
+    let mut offers: Vec<(OfferKey, SlotOffer)> = Vec::new();
     for (clinic, distance) in clinics {
         if clinic.suspended() || !clinic.offers(modality) {
             continue;
@@ -120,7 +179,10 @@ pub async fn find_slots(
             to: latest - shape.before,
             min_length: shape.occupied(),
             provider_id: provider_filter,
-            limit: wanted,
+            after: page
+                .after
+                .map(|key| resume_after(&key, distance.unwrap_or(0.0), shape.before)),
+            limit: page.fetch_limit(),
         };
         let slots = store::availability::bookable(&mut conn, search).await?;
         for slot in slots {
@@ -162,32 +224,46 @@ pub async fn find_slots(
                 local_end: render(placement.visit_end),
                 distance_km: distance,
             };
-            offers.push((
-                placement.visit_start,
-                distance.unwrap_or(0.0),
-                slot.slot_id.to_string(),
-                offer,
-            ));
+            let key = OfferKey {
+                visit_start: placement.visit_start,
+                distance_km: distance.unwrap_or(0.0),
+                slot_id: slot.slot_id,
+            };
+            offers.push((key, offer));
         }
     }
-    offers.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then(a.1.total_cmp(&b.1))
-            .then_with(|| a.2.cmp(&b.2))
-    });
-    let more = offers.len() > offset + limit;
-    let page: Vec<SlotOffer> = offers
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|o| o.3)
-        .collect();
+    offers.sort_by(|a, b| a.0.order(&b.0));
+    let (offers, next_page_token) = page.finish(offers, |o| o.0);
     Ok(FindSlotsResponse {
-        offers: page,
-        next_page_token: if more {
-            paging::offset(offset + limit)
-        } else {
-            String::new()
-        },
+        offers: offers.into_iter().map(|o| o.1).collect(),
+        next_page_token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn offer_keys_round_trip_and_clinics_resume_after_them() {
+        let key = OfferKey {
+            visit_start: datetime!(2027-01-05 14:10 UTC),
+            distance_km: 12.345_678_901_234_567,
+            slot_id: Uuid::now_v7(),
+        };
+        let filters = FindSlotsRequest::default();
+        let page: Page<OfferKey> = Page::parse(&filters, 1, "", 20, 200).unwrap();
+        let (_, token) = page.finish(vec![key, key], |k| *k);
+        let next: Page<OfferKey> = Page::parse(&filters, 1, &token, 20, 200).unwrap();
+        assert_eq!(next.after, Some(key));
+        let before = time::Duration::minutes(10);
+        let slot_start = datetime!(2027-01-05 14:00 UTC);
+        assert_eq!(resume_after(&key, 1.0, before), (slot_start, Uuid::max()));
+        assert_eq!(
+            resume_after(&key, key.distance_km, before),
+            (slot_start, key.slot_id)
+        );
+        assert_eq!(resume_after(&key, 40.0, before), (slot_start, Uuid::nil()));
+    }
 }

@@ -2,7 +2,7 @@
 //! (with what billing and outcomes need, the integration window and the safety follow-up) and
 //! MarkNoShow; and reading visits: GetAppointment, ListAppointments.
 
-use super::{State, caller, convert, idempotent, paging, patients::check_phq9, validate};
+use super::{State, caller, convert, idempotent, patients::check_phq9, validate};
 use crate::{
     domain::{
         integration,
@@ -31,6 +31,7 @@ use platform::{
     ApiError, audit,
     auth::{Caller, Role},
     error::Violations,
+    paging::Page,
 };
 use prost::Message;
 use sqlx::PgConnection;
@@ -453,8 +454,6 @@ pub async fn list(
     let caller = caller(&request)?;
     let req = request.into_inner();
     let mut v = Violations::new();
-    let limit = validate::page_size(&mut v, req.page_size, 50, 500);
-    let after = paging::parse_time_key(&mut v, &req.page_token);
     let patient_id = validate::optional_id(&mut v, "patient_id", &req.patient_id);
     let course_id = validate::optional_id(&mut v, "course_id", &req.course_id);
     let starting_within = req
@@ -478,6 +477,13 @@ pub async fn list(
         }
     }
     v.finish()?;
+    let filters = ListAppointmentsRequest {
+        page_size: 0,
+        page_token: String::new(),
+        ..req.clone()
+    };
+    let page: Page<(OffsetDateTime, Uuid)> =
+        Page::parse(&filters, req.page_size, &req.page_token, 50, 500)?;
     if !req.clinic_id.is_empty() {
         caller.require_clinic(&req.clinic_id)?;
     }
@@ -489,15 +495,8 @@ pub async fn list(
         starting_within,
     };
     let mut tx = state.pool.begin().await?;
-    let mut rows = store::appointments::list(&mut tx, &filter, after, limit + 1).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        rows.last()
-            .map(|r| paging::time_key(r.start_time, r.appointment_id))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let rows = store::appointments::list(&mut tx, &filter, page.after, page.fetch_limit()).await?;
+    let (rows, next) = page.finish(rows, |r| (r.start_time, r.appointment_id));
     for row in &rows {
         audit::record(
             &mut tx,

@@ -9,7 +9,6 @@ mod find;
 mod holds;
 mod lifecycle;
 mod outcomes;
-mod paging;
 mod patients;
 mod placing;
 mod validate;

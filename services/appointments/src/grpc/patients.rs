@@ -2,7 +2,7 @@
 //! or change is written to the audit record in the same transaction; partners reach only patients
 //! registered at, or with a visit at, one of their clinics.
 
-use super::{State, caller, convert, idempotent, paging, validate};
+use super::{State, caller, convert, idempotent, validate};
 use crate::{events::publish, store};
 use clinicnet_proto::appointments::v1::{
     GetIntakeRequest, GetIntakeResponse, GetPatientRequest, GetPatientResponse, Intake,
@@ -15,6 +15,7 @@ use platform::{
     ApiError, audit,
     auth::{Caller, Role},
     error::Violations,
+    paging::Page,
 };
 use sqlx::PgConnection;
 use store::patients::PatientDetails;
@@ -234,21 +235,18 @@ pub async fn list(
     let req = request.into_inner();
     let mut v = Violations::new();
     validate::text_id(&mut v, "clinic_id", &req.clinic_id);
-    let limit = validate::page_size(&mut v, req.page_size, 50, 500);
-    let after = paging::parse_id_key(&mut v, &req.page_token);
     v.finish()?;
+    let filters = ListPatientsRequest {
+        clinic_id: req.clinic_id.clone(),
+        ..Default::default()
+    };
+    let page: Page<Uuid> = Page::parse(&filters, req.page_size, &req.page_token, 50, 500)?;
     caller.require_clinic(&req.clinic_id)?;
     let mut tx = state.pool.begin().await?;
-    let mut rows =
-        store::patients::list_by_clinic(&mut tx, &req.clinic_id, after, limit + 1).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        rows.last()
-            .map(|r| r.patient_id.to_string())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let rows =
+        store::patients::list_by_clinic(&mut tx, &req.clinic_id, page.after, page.fetch_limit())
+            .await?;
+    let (rows, next) = page.finish(rows, |r| r.patient_id);
     for row in &rows {
         audit::record(
             &mut tx,

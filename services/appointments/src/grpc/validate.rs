@@ -87,21 +87,6 @@ pub fn interval(
     Some((start, end))
 }
 
-/// A page size: 0 means `default`; otherwise 1 to `max`.
-pub fn page_size(v: &mut Violations, value: i32, default: i64, max: i64) -> i64 {
-    match i64::from(value) {
-        0 => default,
-        n if (1..=max).contains(&n) => n,
-        _ => {
-            v.add(
-                "page_size",
-                format!("between 1 and {max}, or 0 for {default}"),
-            );
-            default
-        }
-    }
-}
-
 /// E.164: `+` then 8 to 15 digits, the first not 0.
 pub fn is_e164(phone: &str) -> bool {
     let Some(digits) = phone.strip_prefix('+') else {

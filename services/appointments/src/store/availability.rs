@@ -105,6 +105,8 @@ pub struct Search<'a> {
     pub min_length: time::Duration,
     /// Only slots of this provider or without one.
     pub provider_id: Option<&'a str>,
+    /// Only slots after this (start, slot id), in the order returned.
+    pub after: Option<(OffsetDateTime, Uuid)>,
     /// At most this many.
     pub limit: i64,
 }
@@ -127,6 +129,7 @@ pub async fn bookable(
                  WHERE o.active AND (o.expires_at IS NULL OR o.expires_at > now())
                    AND o.occupied && tstzrange(lower(s.during), lower(s.during) + make_interval(secs => $5), '[)')
                    AND (o.chair_id = s.chair_id OR o.provider_id = s.provider_id))
+            AND ($8::timestamptz IS NULL OR (lower(s.during), s.slot_id) > ($8, $9))
           ORDER BY lower(s.during), s.slot_id LIMIT $7"
     ))
     .bind(search.clinic_id)
@@ -136,6 +139,8 @@ pub async fn bookable(
     .bind(search.min_length.as_seconds_f64())
     .bind(search.provider_id)
     .bind(search.limit)
+    .bind(search.after.map(|a| a.0))
+    .bind(search.after.map(|a| a.1))
     .fetch_all(conn)
     .await
 }
