@@ -2,7 +2,7 @@
 //! integrator (approve, deny, pend), read and listed by clinics; an approval past its last valid
 //! day reads EXPIRED.
 
-use super::{Insurance, access, paging, validate};
+use super::{Insurance, access, time_key, validate};
 use crate::{
     authorizations::{self, NewRequest, RequestError},
     convert,
@@ -18,6 +18,7 @@ use platform::{
     auth::Caller,
     error::Violations,
     idempotency::{self, Start},
+    paging::Page,
 };
 use tonic::Request;
 
@@ -189,11 +190,16 @@ pub async fn list(
     let req = request.into_inner();
     let clinic = access::clinic_filter(&caller, &req.clinic_id)?;
     let mut v = Violations::new();
-    let limit = validate::page_size(&mut v, req.page_size, 50, 500);
     let wanted = PriorAuthorizationStatus::try_from(req.status).ok();
     v.check(wanted.is_none(), "status", "unknown value");
     v.finish()?;
-    let after = paging::parse_time_token(&req.page_token)?;
+    let filters = ListPriorAuthorizationsRequest {
+        page_size: 0,
+        page_token: String::new(),
+        ..req.clone()
+    };
+    let page: Page<(time::OffsetDateTime, uuid::Uuid)> =
+        Page::parse(&filters, req.page_size, &req.page_token, 50, 500)?;
     let stored = match wanted {
         Some(PriorAuthorizationStatus::Unspecified) | None => None,
         Some(PriorAuthorizationStatus::Expired) => Some(PriorAuthorizationStatus::Approved as i16),
@@ -206,14 +212,10 @@ pub async fn list(
         status: stored,
     };
     let mut tx = svc.pool.begin().await?;
-    let mut rows = store::authorizations::list(&mut tx, &filter, after, limit + 1).await?;
-    let next_page_token = paging::next(&mut rows, limit, |pa| {
-        let time = pa
-            .request_time
-            .as_ref()
-            .and_then(convert::instant)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        paging::time_token(time, &pa.prior_authorization_id)
+    let rows =
+        store::authorizations::list(&mut tx, &filter, page.after, page.fetch_limit()).await?;
+    let (rows, next_page_token) = page.finish(rows, |pa| {
+        time_key(pa.request_time.as_ref(), &pa.prior_authorization_id)
     });
     let mut prior_authorizations = Vec::with_capacity(rows.len());
     for pa in rows.into_iter().map(shown) {

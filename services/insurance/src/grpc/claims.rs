@@ -2,7 +2,7 @@
 //! correct (in place or by replacement), appeal and void for clinics; acknowledge (277CA) for the
 //! payer's integrator.
 
-use super::{Insurance, access, paging, validate};
+use super::{Insurance, access, time_key, validate};
 use crate::{
     billing, convert,
     domain::{
@@ -18,6 +18,7 @@ use platform::{
     auth::Caller,
     error::Violations,
     idempotency::{self, IdempotentTx, Start},
+    paging::Page,
 };
 use sqlx::PgConnection;
 use tonic::Request;
@@ -120,7 +121,6 @@ pub async fn list(
     let req = request.into_inner();
     let clinic = access::clinic_filter(&caller, &req.clinic_id)?;
     let mut v = Violations::new();
-    let limit = validate::page_size(&mut v, req.page_size, 50, 500);
     let mut statuses = Vec::new();
     for (i, s) in req.statuses.iter().enumerate() {
         if let Some(status) =
@@ -145,7 +145,13 @@ pub async fn list(
         v.check(to < from, "service_date_to", "before service_date_from");
     }
     v.finish()?;
-    let after = paging::parse_time_token(&req.page_token)?;
+    let filters = ListClaimsRequest {
+        page_size: 0,
+        page_token: String::new(),
+        ..req.clone()
+    };
+    let page: Page<(time::OffsetDateTime, uuid::Uuid)> =
+        Page::parse(&filters, req.page_size, &req.page_token, 50, 500)?;
     let filter = store::claims::Filter {
         clinic_id: clinic,
         payer_id: non_empty(&req.payer_id),
@@ -156,15 +162,9 @@ pub async fn list(
         to,
     };
     let mut tx = svc.pool.begin().await?;
-    let mut claims = store::claims::list(&mut tx, &filter, after, limit + 1).await?;
-    let next_page_token = paging::next(&mut claims, limit, |c| {
-        let time = c
-            .create_time
-            .as_ref()
-            .and_then(convert::instant)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        paging::time_token(time, &c.claim_id)
-    });
+    let rows = store::claims::list(&mut tx, &filter, page.after, page.fetch_limit()).await?;
+    let (claims, next_page_token) =
+        page.finish(rows, |c| time_key(c.create_time.as_ref(), &c.claim_id));
     for claim in &claims {
         audit::record(&mut tx, &caller, "insurance.claim.list", &claim.patient_id).await?;
     }

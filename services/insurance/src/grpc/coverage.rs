@@ -1,6 +1,6 @@
 //! Patients' coverages: add, replace, remove (kept for the claims that used it), list.
 
-use super::{Insurance, access, paging, validate};
+use super::{Insurance, access, validate};
 use crate::{convert, store};
 use clinicnet_proto::insurance::v1::*;
 use platform::{
@@ -9,6 +9,7 @@ use platform::{
     db,
     error::Violations,
     idempotency::{self, Start},
+    paging::Page,
 };
 use sqlx::PgConnection;
 use tonic::Request;
@@ -265,20 +266,28 @@ pub async fn list(
     let req = request.into_inner();
     let mut v = Violations::new();
     validate::reference(&mut v, "patient_id", &req.patient_id);
-    let limit = validate::page_size(&mut v, req.page_size, 20, 100);
     v.finish()?;
-    let offset = paging::parse_offset(&req.page_token)?;
+    let filters = ListCoveragesRequest {
+        page_size: 0,
+        page_token: String::new(),
+        ..req.clone()
+    };
+    // Coverages are few per patient and mix sort directions: the key is the offset.
+    let page: Page<i64> = Page::parse(&filters, req.page_size, &req.page_token, 20, 100)?;
+    let offset = page.after.unwrap_or(0);
     let mut tx = svc.pool.begin().await?;
     access::patient(&mut tx, &caller, &req.patient_id).await?;
-    let mut coverages = store::coverages::list(
+    let rows = store::coverages::list(
         &mut tx,
         &req.patient_id,
         req.include_removed,
         offset,
-        limit + 1,
+        page.fetch_limit(),
     )
     .await?;
-    let next_page_token = paging::next(&mut coverages, limit, |_| (offset + limit).to_string());
+    let (coverages, next_page_token) = page.finish(rows, |_| {
+        offset.saturating_add(i64::try_from(page.size).unwrap_or(i64::MAX))
+    });
     audit::record(&mut tx, &caller, "insurance.coverage.list", &req.patient_id).await?;
     tx.commit().await?;
     Ok(ListCoveragesResponse {

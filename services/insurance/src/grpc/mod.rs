@@ -7,7 +7,6 @@ mod authorizations;
 mod claims;
 mod coverage;
 mod eligibility;
-mod paging;
 mod payers;
 mod remittances;
 mod reports;
@@ -26,7 +25,17 @@ use platform::{
 };
 use sqlx::PgPool;
 use std::sync::Arc;
+use time::OffsetDateTime;
 use tonic::{Request, Response, Status, Streaming};
+
+/// The page key of a newest-first item: its time (epoch when unset) and its id.
+fn time_key(time: Option<&prost_types::Timestamp>, id: &str) -> (OffsetDateTime, uuid::Uuid) {
+    (
+        time.and_then(crate::convert::instant)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        uuid::Uuid::parse_str(id).unwrap_or_default(),
+    )
+}
 
 /// What every RPC works with.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! Payers and plans, managed by ops as data: create/replace with optimistic versions, read, list.
 
-use super::{Insurance, access, paging, validate};
+use super::{Insurance, access, validate};
 use crate::{convert, store};
 use clinicnet_proto::insurance::v1::*;
 use platform::{
@@ -9,6 +9,7 @@ use platform::{
     db,
     error::Violations,
     idempotency::{self, Start},
+    paging::Page,
 };
 use std::collections::HashMap;
 use tonic::Request;
@@ -99,12 +100,17 @@ pub async fn list_payers(
     let caller = Caller::of(&request)?;
     access::staff(&caller)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let limit = validate::page_size(&mut v, req.page_size, 50, 500);
-    v.finish()?;
+    let page: Page<String> = Page::parse(
+        &ListPayersRequest::default(),
+        req.page_size,
+        &req.page_token,
+        50,
+        500,
+    )?;
     let mut conn = svc.pool.acquire().await?;
-    let mut payers = store::payers::list(&mut conn, &req.page_token, limit + 1).await?;
-    let next_page_token = paging::next(&mut payers, limit, |p| p.payer_id.clone());
+    let after = page.after.as_deref().unwrap_or_default();
+    let rows = store::payers::list(&mut conn, after, page.fetch_limit()).await?;
+    let (payers, next_page_token) = page.finish(rows, |p| p.payer_id.clone());
     Ok(ListPayersResponse {
         payers,
         next_page_token,
@@ -285,9 +291,12 @@ pub async fn list_plans(
 ) -> Result<ListPlansResponse, ApiError> {
     let caller = Caller::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let limit = validate::page_size(&mut v, req.page_size, 50, 500);
-    v.finish()?;
+    let filters = ListPlansRequest {
+        page_size: 0,
+        page_token: String::new(),
+        ..req.clone()
+    };
+    let page: Page<String> = Page::parse(&filters, req.page_size, &req.page_token, 50, 500)?;
     let payer = match (caller.role, req.payer_id.as_str()) {
         (Role::Integrator, "") => caller.payer_id.clone(),
         (Role::Integrator, named) => {
@@ -298,9 +307,9 @@ pub async fn list_plans(
         (_, named) => Some(named.to_owned()),
     };
     let mut conn = svc.pool.acquire().await?;
-    let mut plans =
-        store::plans::list(&mut conn, payer.as_deref(), &req.page_token, limit + 1).await?;
-    let next_page_token = paging::next(&mut plans, limit, |p| p.plan_id.clone());
+    let after = page.after.as_deref().unwrap_or_default();
+    let rows = store::plans::list(&mut conn, payer.as_deref(), after, page.fetch_limit()).await?;
+    let (plans, next_page_token) = page.finish(rows, |p| p.plan_id.clone());
     Ok(ListPlansResponse {
         plans,
         next_page_token,

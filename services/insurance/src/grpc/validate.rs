@@ -121,18 +121,6 @@ pub fn optional_npi(v: &mut Violations, field: &str, value: &str) {
     v.check(!ok, field, "an NPI is ten digits");
 }
 
-/// The page size: 0 means `default`, otherwise 1–`max`.
-pub fn page_size(v: &mut Violations, value: i32, default: i64, max: i64) -> i64 {
-    match i64::from(value) {
-        0 => default,
-        n if (1..=max).contains(&n) => n,
-        _ => {
-            v.add("page_size", format!("1-{max}, or 0 for {default}"));
-            default
-        }
-    }
-}
-
 /// A required enum value of the contract (not UNSPECIFIED, known to this version).
 pub fn known_enum<E: TryFrom<i32>>(v: &mut Violations, field: &str, value: i32) -> Option<E> {
     if value == 0 {

@@ -51,15 +51,6 @@ fn id(field: &str, value: &str) -> Result<Uuid, ApiError> {
         .ok_or_else(|| ApiError::invalid(field, "must be an id returned by this service"))
 }
 
-/// A page size: 0 means `default`, otherwise 1–`max`.
-fn page_size(value: i32, default: i64, max: i64) -> Result<i64, ApiError> {
-    match i64::from(value) {
-        0 => Ok(default),
-        n if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::invalid("page_size", format!("must be 0–{max}"))),
-    }
-}
-
 /// Whether `value` is an E.164 phone number.
 fn is_e164(value: &str) -> bool {
     let digits = value.strip_prefix('+').unwrap_or("");

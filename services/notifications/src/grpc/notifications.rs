@@ -1,7 +1,7 @@
 //! Listing and reading notifications: a recipient's or a visit's, newest first, paged by id.
 //! Partners see only their clinics' notifications; reading a patient's is audited.
 
-use super::{id, page_size};
+use super::id;
 use crate::{
     convert,
     store::notifications::{self as notes, ListQuery},
@@ -13,8 +13,10 @@ use platform::{
     ApiError, audit,
     auth::{Caller, Role},
     error::Violations,
+    paging::Page,
 };
 use sqlx::PgPool;
+use uuid::Uuid;
 
 /// The clinics a caller may see (`None`: all).
 fn visible_clinics(caller: &Caller) -> Option<Vec<String>> {
@@ -28,20 +30,6 @@ pub async fn list(
     request: pb::ListNotificationsRequest,
 ) -> Result<pb::ListNotificationsResponse, ApiError> {
     let mut v = Violations::new();
-    let limit = page_size(request.page_size, 50, 500).unwrap_or_else(|e| {
-        v.add("page_size", e.to_string());
-        50
-    });
-    let before = match request.page_token.as_str() {
-        "" => None,
-        token => match id("page_token", token) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                v.add("page_token", "not a token from a previous response");
-                None
-            }
-        },
-    };
     let mut statuses = Vec::new();
     for (i, status) in request.statuses.iter().enumerate() {
         match NotificationStatus::try_from(*status)
@@ -73,6 +61,12 @@ pub async fn list(
         }
     };
     v.finish()?;
+    let filters = pb::ListNotificationsRequest {
+        page_size: 0,
+        page_token: String::new(),
+        ..request.clone()
+    };
+    let page: Page<Uuid> = Page::parse(&filters, request.page_size, &request.page_token, 50, 500)?;
     if let Some(("clinic", clinic_id)) = recipient {
         caller.require_clinic(clinic_id)?;
     }
@@ -83,24 +77,17 @@ pub async fn list(
         statuses,
         channel: i16::try_from(request.channel).unwrap_or(0),
         clinics: visible_clinics(caller),
-        before,
-        limit: limit + 1,
+        before: page.after,
+        limit: page.fetch_limit(),
     };
-    let mut rows = notes::list(&mut tx, &query).await?;
+    let rows = notes::list(&mut tx, &query).await?;
     if let Some(("patient", patient_id)) = recipient {
         audit::record(&mut tx, caller, "ListNotifications", patient_id).await?;
     }
     tx.commit().await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let (rows, next_page_token) = page.finish(rows, |r| r.notification_id);
     Ok(pb::ListNotificationsResponse {
-        next_page_token: if more {
-            rows.last()
-                .map(|r| r.notification_id.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        },
+        next_page_token,
         notifications: rows.iter().map(convert::notification).collect(),
     })
 }

@@ -1,7 +1,7 @@
 //! Clinics' webhook endpoints: register (returns the signing secret once), rotate the secret
 //! with a grace period in which both secrets sign, remove (secrets destroyed), list.
 
-use super::{id, page_size};
+use super::id;
 use crate::{
     convert,
     domain::signing,
@@ -13,9 +13,11 @@ use platform::{
     auth::Caller,
     error::Violations,
     idempotency::{self, Start},
+    paging::Page,
 };
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
 const DEFAULT_GRACE_SECONDS: i64 = 24 * 3600;
@@ -199,37 +201,26 @@ pub async fn list(
 ) -> Result<pb::ListWebhookEndpointsResponse, ApiError> {
     let mut v = Violations::new();
     v.check(request.clinic_id.is_empty(), "clinic_id", "required");
-    let limit = page_size(request.page_size, 20, 100).unwrap_or_else(|e| {
-        v.add("page_size", e.to_string());
-        20
-    });
-    let after = match request.page_token.as_str() {
-        "" => None,
-        token => id("page_token", token)
-            .map_err(|_| v.add("page_token", "not a token from a previous response"))
-            .ok(),
-    };
     v.finish()?;
+    let filters = pb::ListWebhookEndpointsRequest {
+        page_size: 0,
+        page_token: String::new(),
+        ..request.clone()
+    };
+    let page: Page<Uuid> = Page::parse(&filters, request.page_size, &request.page_token, 20, 100)?;
     caller.require_clinic(&request.clinic_id)?;
     let mut conn = pool.acquire().await?;
-    let mut rows = store::list(
+    let rows = store::list(
         &mut conn,
         &request.clinic_id,
         request.include_removed,
-        after,
-        limit + 1,
+        page.after,
+        page.fetch_limit(),
     )
     .await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let (rows, next_page_token) = page.finish(rows, |r| r.endpoint_id);
     Ok(pb::ListWebhookEndpointsResponse {
-        next_page_token: if more {
-            rows.last()
-                .map(|r| r.endpoint_id.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        },
+        next_page_token,
         endpoints: rows.iter().map(convert::endpoint).collect(),
     })
 }
