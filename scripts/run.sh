@@ -2,14 +2,16 @@
 # The whole network on this machine, shown working: a local mail sink and trace viewer, the four
 # services (each with its own database), the Miami demo network seeded through the public API,
 # two weeks of availability, the demo payer's integrator, and one patient's journey. Ctrl-C stops
-# every process this script started and nothing else. Safe to run again: databases are created
-# only when missing, seeding is idempotent, the journey registers a new demo patient each time.
+# every process this script started and nothing else. Safe to run again: each run starts from
+# fresh databases and its own nats-server (store under .run/nats), so a run never inherits events or
+# schemas from an earlier build, nor shares durable consumers with tests on the machine's NATS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PG_BASE_URL=${PG_ADMIN_URL%/*}
-export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
+NATS_ADDR=127.0.0.1:4223
+export NATS_URL=nats://$NATS_ADDR
 export JWT_HS256_SECRET=${JWT_HS256_SECRET:-clinicnet-development-secret}
 export LOG_FORMAT=${LOG_FORMAT:-json}
 RUN_DIR=.run
@@ -35,12 +37,19 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
-for addr in "$MAIL_ADDR" "$OTLP_ADDR" 127.0.0.1:50051 127.0.0.1:50052 127.0.0.1:50053 127.0.0.1:50054; do
+for addr in "$NATS_ADDR" "$MAIL_ADDR" "$OTLP_ADDR" 127.0.0.1:50051 127.0.0.1:50052 127.0.0.1:50053 127.0.0.1:50054; do
   if ! port_free "$addr"; then
     echo "$addr is already in use (is another \`make run\` still running?)" >&2
     exit 1
   fi
 done
+
+# The network's own JetStream server, fresh for every run.
+rm -rf "$RUN_DIR/nats" "$RUN_DIR/integrator.cursor"
+NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
+"$NATS_SERVER" -js -a "${NATS_ADDR%:*}" -p "${NATS_ADDR#*:}" -sd "$RUN_DIR/nats" >"$RUN_DIR/nats.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do port_free "$NATS_ADDR" || break; sleep 0.1; done
 
 # Development helpers first, so the services can deliver mail and export traces from the start.
 "$CLINICCTL" mail-sink --listen "$MAIL_ADDR" --dir "$RUN_DIR/mail" >"$RUN_DIR/mail-sink.log" 2>&1 &
@@ -51,9 +60,7 @@ PIDS+=($!)
 export OTEL_EXPORTER_OTLP_ENDPOINT="http://$OTLP_ADDR"
 for svc in "${SERVICES[@]}"; do
   db="clinicnet_${svc}"
-  if ! psql "$PG_ADMIN_URL" -Atc "SELECT 1 FROM pg_database WHERE datname = '${db}'" | grep -q 1; then
-    psql "$PG_ADMIN_URL" -qc "CREATE DATABASE ${db}"
-  fi
+  psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS ${db} WITH (FORCE)" -c "CREATE DATABASE ${db}"
   DATABASE_URL="${PG_BASE_URL}/${db}" LISTEN_ADDR="127.0.0.1:${PORTS[$svc]}" \
     SMTP_URL="smtp://$MAIL_ADDR" SMTP_STARTTLS=off \
     "target/debug/${svc}" >"$RUN_DIR/${svc}.log" 2>&1 &
