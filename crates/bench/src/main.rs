@@ -63,6 +63,10 @@ async fn main() -> anyhow::Result<()> {
     reports.push(scenarios::backbone::run(scale).await?);
     eprintln!("bench: directory search…");
     reports.push(scenarios::search::run(scale).await?);
+    eprintln!("bench: booking…");
+    reports.push(scenarios::booking::run(scale).await?);
+    eprintln!("bench: availability sync…");
+    reports.push(scenarios::sync::run(scale).await?);
 
     for report in &reports {
         for plot in &report.plots {

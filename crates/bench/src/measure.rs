@@ -27,6 +27,12 @@ impl Latencies {
         self.histogram.saturating_record(micros);
     }
 
+    /// Adds every latency `other` recorded.
+    pub fn merge(&mut self, other: &Latencies) {
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+    }
+
     /// The latency at `quantile` (0.0–1.0), in milliseconds.
     pub fn millis_at(&self, quantile: f64) -> f64 {
         self.histogram.value_at_quantile(quantile) as f64 / 1000.0
@@ -59,8 +65,13 @@ pub struct Throughput {
 impl Throughput {
     /// Counting from now, in buckets of `bucket`.
     pub fn starting_now(bucket: Duration) -> Self {
+        Self::starting_at(Instant::now(), bucket)
+    }
+
+    /// Counting from `start`, in buckets of `bucket`.
+    pub fn starting_at(start: Instant, bucket: Duration) -> Self {
         Self {
-            start: Instant::now(),
+            start,
             bucket,
             counts: Vec::new(),
         }

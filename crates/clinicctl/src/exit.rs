@@ -168,7 +168,11 @@ fn render_status(status: &Status) -> String {
     if let Some(failure) = status.get_details_precondition_failure() {
         for violation in failure.violations {
             let _ = match violation.subject.as_str() {
-                "" => write!(text, "\n  rule {}: {}", violation.r#type, violation.description),
+                "" => write!(
+                    text,
+                    "\n  rule {}: {}",
+                    violation.r#type, violation.description
+                ),
                 subject => write!(
                     text,
                     "\n  rule {} ({subject}): {}",

@@ -1,7 +1,10 @@
 //! The benchmark scenarios, each measured next to its raw baseline in the same run.
 
+pub mod appointments;
 pub mod backbone;
+pub mod booking;
 pub mod search;
+pub mod sync;
 
 use platform::auth::{BearerToken, Role, claims, mint_hs256};
 use std::time::Duration;
@@ -22,7 +25,11 @@ pub struct Service {
 impl Service {
     /// Starts `name` and waits until it serves.
     pub async fn start(name: &str) -> anyhow::Result<Service> {
-        let nats = PrivateNats::start().await?;
+        Self::start_on(name, PrivateNats::start().await?).await
+    }
+
+    /// Starts `name` on a NATS server the caller prepared (streams it consumes already declared).
+    pub async fn start_on(name: &str, nats: PrivateNats) -> anyhow::Result<Service> {
         let database = TestDatabase::try_create(&format!("bench_{name}")).await?;
         let mut process = ServiceProcess::spawn(
             ServiceSpec::new(name)
@@ -70,6 +77,12 @@ pub struct Scale {
     pub clinics: usize,
     /// Searches measured.
     pub searches: usize,
+    /// Concurrent booking clients.
+    pub booking_clients: usize,
+    /// Bookings each booking client attempts.
+    pub bookings_per_client: usize,
+    /// Slots in the streamed availability sync.
+    pub sync_slots: usize,
 }
 
 impl Scale {
@@ -81,6 +94,9 @@ impl Scale {
                 rate_seconds: 1,
                 clinics: 200,
                 searches: 100,
+                booking_clients: 8,
+                bookings_per_client: 20,
+                sync_slots: 5_000,
             }
         } else {
             Self {
@@ -88,6 +104,9 @@ impl Scale {
                 rate_seconds: 10,
                 clinics: 5_000,
                 searches: 2_000,
+                booking_clients: 64,
+                bookings_per_client: 60,
+                sync_slots: 100_000,
             }
         }
     }
