@@ -504,12 +504,30 @@ impl Consumer {
         Ok(Some(applied))
     }
 
-    /// Messages the server still has to deliver to this consumer, and those awaiting an ack.
+    /// Messages the server still has to deliver to this consumer, those awaiting an ack, and
+    /// redeliveries. A stream nobody has published to yet, or a consumer not created yet, has
+    /// nothing pending.
     pub async fn lag(&self) -> anyhow::Result<(u64, u64, u64)> {
-        let mut consumer: PullConsumer = self
+        use async_nats::jetstream::{
+            ErrorCode,
+            stream::{ConsumerError, ConsumerErrorKind},
+        };
+        let found: Result<PullConsumer, ConsumerError> = self
             .jetstream
             .get_consumer_from_stream(&self.spec.name, &self.spec.stream)
-            .await?;
+            .await;
+        let mut consumer = match found {
+            Ok(consumer) => consumer,
+            Err(error) => match error.kind() {
+                ConsumerErrorKind::JetStream(cause)
+                    if [ErrorCode::STREAM_NOT_FOUND, ErrorCode::CONSUMER_NOT_FOUND]
+                        .contains(&cause.error_code()) =>
+                {
+                    return Ok((0, 0, 0));
+                }
+                _ => return Err(error.into()),
+            },
+        };
         let info = consumer.info().await?;
         Ok((
             info.num_pending,
