@@ -176,15 +176,11 @@ pub(super) async fn suspend(
             "the clinic is suspended already",
         ));
     }
-    if !store::clinics::set_status(tx.conn(), id, expected, ClinicStatus::Suspended, reason).await?
-    {
-        return Err(stale("clinic", id, expected));
-    }
-    let clinic = read_back(tx.conn(), id).await?;
-    events::clinic_changed(
+    let clinic = change_status(
         tx.conn(),
+        (id, expected),
+        (ClinicStatus::Suspended, reason),
         ClinicChange::Suspended,
-        &clinic,
         &request.request_id,
     )
     .await?;
@@ -228,14 +224,11 @@ pub(super) async fn reactivate(
             "the clinic offers esketamine nasal spray without a current REMS certification; update it first",
         ));
     }
-    if !store::clinics::set_status(tx.conn(), id, expected, ClinicStatus::Active, "").await? {
-        return Err(stale("clinic", id, expected));
-    }
-    let clinic = read_back(tx.conn(), id).await?;
-    events::clinic_changed(
+    let clinic = change_status(
         tx.conn(),
+        (id, expected),
+        (ClinicStatus::Active, ""),
         ClinicChange::Reactivated,
-        &clinic,
         &request.request_id,
     )
     .await?;
@@ -245,6 +238,24 @@ pub(super) async fn reactivate(
     tx.commit(&response).await?;
     tracing::info!(clinic_id = %id, "clinic reactivated");
     Ok(response)
+}
+
+/// Sets the status (and suspension reason) of the clinic `at` (id, expected version), records
+/// the change's event and returns the clinic as stored; ABORTED when the version moved on.
+async fn change_status(
+    conn: &mut PgConnection,
+    at: (Uuid, u64),
+    status: (ClinicStatus, &str),
+    change: ClinicChange,
+    request_id: &str,
+) -> Result<pb::Clinic, ApiError> {
+    let (id, expected) = at;
+    if !store::clinics::set_status(conn, id, expected, status.0, status.1).await? {
+        return Err(stale("clinic", id, expected));
+    }
+    let clinic = read_back(conn, id).await?;
+    events::clinic_changed(conn, change, &clinic, request_id).await?;
+    Ok(clinic)
 }
 
 /// The clinic, locked for the transaction, when it is at version `expected`: NOT_FOUND when
