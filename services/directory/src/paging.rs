@@ -7,21 +7,22 @@ use uuid::Uuid;
 /// Search results ordered by distance, then id.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DistanceKey {
-    /// Distance of the last item, in kilometres (kept bit for bit).
-    pub distance_km: f64,
+    /// Straight-line (chord) distance of the last item's nearest location, in kilometres, as the
+    /// database computed it (kept bit for bit); 0 when the search has no point.
+    pub chord_km: f64,
     /// Id of the last item.
     pub id: Uuid,
 }
 
 impl Key for DistanceKey {
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.distance_km.to_bits().to_be_bytes());
+        out.extend_from_slice(&self.chord_km.to_bits().to_be_bytes());
         self.id.write(out);
     }
     fn read(bytes: &[u8]) -> Option<Self> {
         let (distance, id) = bytes.split_at_checked(8)?;
         Some(DistanceKey {
-            distance_km: f64::from_bits(u64::from_be_bytes(distance.try_into().ok()?)),
+            chord_km: f64::from_bits(u64::from_be_bytes(distance.try_into().ok()?)),
             id: Uuid::read(id)?,
         })
     }
@@ -43,7 +44,7 @@ mod tests {
     #[test]
     fn distance_keys_round_trip_bit_for_bit() {
         let key = DistanceKey {
-            distance_km: 12.345_678_901_234_567,
+            chord_km: 12.345_678_901_234_567,
             id: Uuid::now_v7(),
         };
         let page: Page<DistanceKey> = Page::parse(&filters(""), 1, "", 20, 200).unwrap();

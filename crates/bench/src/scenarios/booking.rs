@@ -88,17 +88,25 @@ fn plan(
         .unwrap_or_default()
 }
 
+/// When a paced client sends: every `interval`, starting at `offset` after the run begins.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    interval: Duration,
+    offset: Duration,
+}
+
 async fn book_over_grpc(
     mut apps: Apps,
     patient: String,
     slots: Vec<Slot>,
-    pace: Option<Duration>,
+    pace: Option<Pace>,
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::default();
     let begin = Instant::now();
     for (k, slot) in slots.into_iter().enumerate() {
-        if let Some(interval) = pace {
-            tokio::time::sleep_until((begin + interval * u32::try_from(k)?).into()).await;
+        if let Some(pace) = pace {
+            let due = begin + pace.offset + pace.interval * u32::try_from(k)?;
+            tokio::time::sleep_until(due.into()).await;
         }
         let start = Instant::now();
         let result = apps
@@ -325,16 +333,22 @@ pub async fn run(scale: Scale) -> anyhow::Result<ScenarioReport> {
     pool.close().await;
     let raw_rate = raw_booked as f64 / raw_seconds;
 
-    // Half the peak rate through gRPC, spread evenly over the clients.
+    // Half the peak rate through gRPC, spread evenly over the clients and over time: client c
+    // sends every `interval`, c/clients of an interval after client 0, so requests arrive at a
+    // steady rate rather than in bursts of every client at once.
     let attempts_per_second = (clients * per_client) as f64 / grpc_seconds;
     let interval = Duration::from_secs_f64(2.0 * clients as f64 / attempts_per_second.max(1.0));
     let start = Instant::now();
     let outcomes = try_join_all((0..clients).map(|c| {
+        let pace = Pace {
+            interval,
+            offset: interval.mul_f64(c as f64 / clients as f64),
+        };
         book_over_grpc(
             apps.clone(),
             patients[c].clone(),
             plan(&slots, &clinic, 0, contenders, c, per_client..per_chair),
-            Some(interval),
+            Some(pace),
         )
     }))
     .await?;

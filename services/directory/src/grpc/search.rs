@@ -27,21 +27,18 @@ pub(super) async fn search(
     let mut conn = directory.pool.acquire().await?;
     let found = store::search::search(&mut conn, &filters, page.after, page.fetch_limit()).await?;
     let (found, next_page_token) = page.finish(found, |found| DistanceKey {
-        distance_km: found
-            .nearest
-            .as_ref()
-            .map_or(0.0, |(_, distance)| *distance),
+        chord_km: found.nearest.as_ref().map_or(0.0, |nearest| nearest.chord_km),
         id: stored_id(&found.clinic.clinic_id),
     });
     let results = found
         .into_iter()
-        .map(|found| {
-            let (nearest_location_id, distance_km) = found.nearest.unzip();
-            pb::ClinicSearchResult {
-                clinic: Some(found.clinic),
-                distance_km,
-                nearest_location_id: nearest_location_id.unwrap_or_default(),
-            }
+        .map(|found| pb::ClinicSearchResult {
+            distance_km: found.nearest.as_ref().map(|nearest| nearest.distance_km()),
+            nearest_location_id: found
+                .nearest
+                .map(|nearest| nearest.location_id)
+                .unwrap_or_default(),
+            clinic: Some(found.clinic),
         })
         .collect();
     Ok(pb::SearchClinicsResponse {

@@ -1,25 +1,46 @@
-//! SearchClinics as one statement built from the filters that are set. Only active clinics. A
-//! distance search starts from the locations inside the bounding box (a range over the position
-//! index), keeps each clinic's nearest location within the radius (haversine), and orders by that
-//! distance, then id; otherwise the order is by id. "Open on a date" applies the clinic's dated
-//! override for that date when it has one, its weekly hours otherwise.
+//! SearchClinics as one statement built from the filters that are set. Only active clinics.
+//!
+//! A distance search walks the locations nearest first through the GiST index on their points
+//! (migration 1002), bounded to the cube around the search circle, keeps a location only when it
+//! is its clinic's nearest and within the radius (great-circle distance), and stops once it has a
+//! page; the page is ordered by distance, then id. The planner would otherwise prefer a bitmap
+//! scan of the whole circle followed by a sort (the cube operators have no selectivity
+//! estimates), so that statement runs with bitmap scans switched off for its transaction.
+//! Without a point, the order is by id. "Open on a date" applies the clinic's dated override for
+//! that date when it has one, its weekly hours otherwise.
 
 use super::clinics::{COLUMNS, ClinicRow, assemble};
 use crate::{
-    domain::geo::{EARTH_RADIUS_KM, Longitudes},
+    domain::geo::{CUBE_MARGIN_KM, EARTH_RADIUS_KM},
     paging::DistanceKey,
     validate::query::{Near, SearchFilters},
 };
 use clinicnet_proto::{common::v1::Modality, directory::v1 as pb};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 
-/// A clinic found, with its nearest location and the distance to it for a distance search.
+/// A clinic found, with its nearest location for a distance search.
 #[derive(Debug, Clone)]
 pub struct Found {
     /// The clinic.
     pub clinic: pb::Clinic,
-    /// Id of the nearest location and its distance in kilometres.
-    pub nearest: Option<(String, f64)>,
+    /// Its nearest location within the radius.
+    pub nearest: Option<Nearest>,
+}
+
+/// A clinic's nearest location to the search point.
+#[derive(Debug, Clone)]
+pub struct Nearest {
+    /// The location's id.
+    pub location_id: String,
+    /// Straight-line distance through the Earth to it, in kilometres: the search's sort key.
+    pub chord_km: f64,
+}
+
+impl Nearest {
+    /// Great-circle distance to the location, in kilometres.
+    pub fn distance_km(&self) -> f64 {
+        2.0 * EARTH_RADIUS_KM * (self.chord_km / (2.0 * EARTH_RADIUS_KM)).min(1.0).asin()
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -27,7 +48,7 @@ struct FoundRow {
     #[sqlx(flatten)]
     clinic: ClinicRow,
     location_id: Option<String>,
-    distance_km: Option<f64>,
+    chord_km: Option<f64>,
 }
 
 /// Up to `limit` active clinics matching `filters`, after `after` in the search order.
@@ -37,14 +58,121 @@ pub async fn search(
     after: Option<DistanceKey>,
     limit: i64,
 ) -> Result<Vec<Found>, sqlx::Error> {
-    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS}, "));
-    match &filters.near {
-        Some(near) => nearest_locations(&mut query, near),
-        None => {
-            query.push("NULL::text AS location_id, NULL::float8 AS distance_km FROM clinics c");
+    let mut tx = conn.begin().await?;
+    let mut query = match &filters.near {
+        Some(near) => {
+            sqlx::query("SET LOCAL enable_bitmapscan = off")
+                .execute(&mut *tx)
+                .await?;
+            nearest_first(filters, near, after, limit)?
         }
+        None => by_id(filters, after, limit)?,
+    };
+    let rows: Vec<FoundRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+    let mut nearest = Vec::with_capacity(rows.len());
+    let mut clinics = Vec::with_capacity(rows.len());
+    for row in rows {
+        nearest.push(
+            row.location_id
+                .zip(row.chord_km)
+                .map(|(location_id, chord_km)| Nearest {
+                    location_id,
+                    chord_km,
+                }),
+        );
+        clinics.push(row.clinic);
     }
-    query.push(" WHERE c.status = 'active'");
+    let clinics = assemble(&mut tx, clinics).await?;
+    tx.commit().await?;
+    Ok(clinics
+        .into_iter()
+        .zip(nearest)
+        .map(|(clinic, nearest)| Found { clinic, nearest })
+        .collect())
+}
+
+/// Matching clinics in id order.
+fn by_id(
+    filters: &SearchFilters,
+    after: Option<DistanceKey>,
+    limit: i64,
+) -> Result<QueryBuilder<'static, Postgres>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!(
+        "SELECT {COLUMNS}, NULL::text AS location_id, NULL::float8 AS chord_km
+           FROM clinics c WHERE c.status = 'active'"
+    ));
+    push_clinic_filters(&mut query, filters)?;
+    if let Some(key) = after {
+        query.push(" AND c.id > ").push_bind(key.id);
+    }
+    query.push(" ORDER BY c.id LIMIT ").push_bind(limit);
+    Ok(query)
+}
+
+/// Matching clinics by the distance of their nearest location within the radius, then id.
+///
+/// The inner scan follows the index order (distance alone) and keeps every row tied with the
+/// last one, so re-ordering by (distance, id) outside it is exact.
+fn nearest_first(
+    filters: &SearchFilters,
+    near: &Near,
+    after: Option<DistanceKey>,
+    limit: i64,
+) -> Result<QueryBuilder<'static, Postgres>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!(
+        "SELECT * FROM (
+           SELECT {COLUMNS}, l.location_id, l.position <-> q.point AS chord_km
+             FROM (SELECT earth_point("
+    ));
+    query
+        .push_bind(near.latitude)
+        .push(", ")
+        .push_bind(near.longitude)
+        .push(
+            ") AS point) q
+             JOIN clinic_locations l ON cube_enlarge(q.point, ",
+        )
+        .push_bind(near.radius_km + CUBE_MARGIN_KM)
+        .push(
+            ", 3) @> l.position
+             JOIN clinics c ON c.id = l.clinic_id
+            WHERE c.status = 'active'
+              AND 2 * ",
+        )
+        .push_bind(EARTH_RADIUS_KM)
+        .push(" * asin(least(1, (l.position <-> q.point) / (2 * ")
+        .push_bind(EARTH_RADIUS_KM)
+        .push("))) <= ")
+        .push_bind(near.radius_km)
+        .push(
+            " AND NOT EXISTS (
+                  SELECT 1 FROM clinic_locations other
+                   WHERE other.clinic_id = l.clinic_id
+                     AND (other.position <-> q.point, other.location_id)
+                         < (l.position <-> q.point, l.location_id))",
+        );
+    push_clinic_filters(&mut query, filters)?;
+    if let Some(key) = after {
+        query
+            .push(" AND (l.position <-> q.point, c.id) > (")
+            .push_bind(key.chord_km)
+            .push(", ")
+            .push_bind(key.id)
+            .push(")");
+    }
+    query
+        .push(" ORDER BY l.position <-> q.point FETCH FIRST ")
+        .push_bind(limit)
+        .push(" ROWS WITH TIES) found ORDER BY chord_km, id LIMIT ")
+        .push_bind(limit);
+    Ok(query)
+}
+
+/// `AND …` for every filter on the clinic `c` that is set.
+fn push_clinic_filters(
+    query: &mut QueryBuilder<'static, Postgres>,
+    filters: &SearchFilters,
+) -> Result<(), sqlx::Error> {
     if let Some(modality) = filters.modality {
         query
             .push(" AND c.modalities @> ARRAY[")
@@ -57,13 +185,13 @@ pub async fn search(
     if let Some(language) = &filters.language {
         query
             .push(" AND c.languages @> ARRAY[")
-            .push_bind(language)
+            .push_bind(language.clone())
             .push("]::text[]");
     }
     if let Some(payer_id) = &filters.payer_id {
         query
             .push(" AND c.payer_ids @> ARRAY[")
-            .push_bind(payer_id)
+            .push_bind(payer_id.clone())
             .push("]::text[]");
     }
     if let Some((date, weekday)) = filters.open_on {
@@ -86,83 +214,5 @@ pub async fn search(
         }
         None => {}
     }
-    match (&filters.near, after) {
-        (Some(_), Some(key)) => {
-            query
-                .push(" AND (n.distance_km, c.id) > (")
-                .push_bind(key.distance_km)
-                .push(", ")
-                .push_bind(key.id)
-                .push(")");
-        }
-        (None, Some(key)) => {
-            query.push(" AND c.id > ").push_bind(key.id);
-        }
-        (_, None) => {}
-    }
-    query.push(match filters.near {
-        Some(_) => " ORDER BY n.distance_km, c.id LIMIT ",
-        None => " ORDER BY c.id LIMIT ",
-    });
-    query.push_bind(limit);
-
-    let rows: Vec<FoundRow> = query.build_query_as().fetch_all(&mut *conn).await?;
-    let mut nearest = Vec::with_capacity(rows.len());
-    let mut clinics = Vec::with_capacity(rows.len());
-    for row in rows {
-        nearest.push(row.location_id.zip(row.distance_km));
-        clinics.push(row.clinic);
-    }
-    let clinics = assemble(conn, clinics).await?;
-    Ok(clinics
-        .into_iter()
-        .zip(nearest)
-        .map(|(clinic, nearest)| Found { clinic, nearest })
-        .collect())
-}
-
-/// `… FROM (each clinic's nearest location within the radius) n JOIN clinics c`.
-fn nearest_locations(query: &mut QueryBuilder<'_, Postgres>, near: &Near) {
-    query
-        .push(
-            "n.location_id, n.distance_km
-               FROM (SELECT DISTINCT ON (d.clinic_id) d.clinic_id, d.location_id, d.distance_km
-                       FROM (SELECT l.clinic_id, l.location_id, 2 * ",
-        )
-        .push_bind(EARTH_RADIUS_KM)
-        .push(" * asin(least(1, sqrt(power(sin(radians(l.latitude - ")
-        .push_bind(near.latitude)
-        .push(") / 2), 2) + cos(radians(")
-        .push_bind(near.latitude)
-        .push(")) * cos(radians(l.latitude)) * power(sin(radians(l.longitude - ")
-        .push_bind(near.longitude)
-        .push(") / 2), 2)))) AS distance_km FROM clinic_locations l WHERE l.latitude BETWEEN ")
-        .push_bind(near.area.south)
-        .push(" AND ")
-        .push_bind(near.area.north);
-    match near.area.longitudes {
-        Longitudes::All => {}
-        Longitudes::Between { west, east } => {
-            query
-                .push(" AND l.longitude BETWEEN ")
-                .push_bind(west)
-                .push(" AND ")
-                .push_bind(east);
-        }
-        Longitudes::Across { west, east } => {
-            query
-                .push(" AND (l.longitude >= ")
-                .push_bind(west)
-                .push(" OR l.longitude <= ")
-                .push_bind(east)
-                .push(")");
-        }
-    }
-    query
-        .push(") d WHERE d.distance_km <= ")
-        .push_bind(near.radius_km)
-        .push(
-            " ORDER BY d.clinic_id, d.distance_km, d.location_id) n
-               JOIN clinics c ON c.id = n.clinic_id",
-        );
+    Ok(())
 }

@@ -1,5 +1,5 @@
-//! What a list or a search asks for: its filters checked, and for a distance search the area
-//! whose bounding box narrows the candidates.
+//! What a list or a search asks for: its filters checked, including a distance search's point
+//! and radius.
 
 use super::{date, identifier, rule};
 use crate::domain::{codes, geo};
@@ -33,8 +33,6 @@ pub struct Near {
     pub longitude: f64,
     /// Radius, kilometres.
     pub radius_km: f64,
-    /// The box holding the circle.
-    pub area: geo::BoundingBox,
 }
 
 /// The filters of a search request.
@@ -90,7 +88,6 @@ pub fn search(request: &pb::SearchClinicsRequest) -> Result<SearchFilters, ApiEr
                 latitude: point.latitude,
                 longitude: point.longitude,
                 radius_km: request.radius_km,
-                area: geo::BoundingBox::around(point.latitude, point.longitude, request.radius_km),
             })
         }
     };
