@@ -1,5 +1,5 @@
 //! Throwaway PostgreSQL databases: each test (or each service in a test) gets a fresh database
-//! with a unique name on the shared server, dropped afterwards.
+//! with a unique name on the shared server (or a given one), dropped afterwards.
 //!
 //! Set `CLINICNET_TEST_KEEP_DB=1` to keep the databases of a run for inspection.
 
@@ -40,6 +40,21 @@ impl TestDatabase {
             Ok(url) => url,
             Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
         };
+        TestDatabase::try_create_on(&admin_url, prefix).await
+    }
+
+    /// Like [`TestDatabase::create`], on the server of `admin_url` (a superuser URL, such as a
+    /// [`crate::postgres::PrivatePostgres`]'s) instead of the shared one. Panics on failure.
+    pub async fn create_on(admin_url: &str, prefix: &str) -> TestDatabase {
+        match TestDatabase::try_create_on(admin_url, prefix).await {
+            Ok(database) => database,
+            Err(error) => panic!("could not create a test database for {prefix:?}: {error:#}"),
+        }
+    }
+
+    /// Like [`TestDatabase::create_on`], returning the error instead of panicking.
+    pub async fn try_create_on(admin_url: &str, prefix: &str) -> anyhow::Result<TestDatabase> {
+        let admin_url = admin_url.to_owned();
         let name = database_name(prefix);
         let mut admin = PgConnection::connect(&admin_url)
             .await

@@ -18,6 +18,7 @@ use anyhow::{Context, bail};
 
 use crate::nats::PrivateNats;
 use crate::ports;
+use crate::postgres::PrivatePostgres;
 use crate::reaper::{self, shell_quote};
 
 /// Environment variable naming the PostgreSQL admin URL to use instead of discovering one.
@@ -47,13 +48,15 @@ pub fn postgres_admin_url() -> String {
 /// Admin URL of this process's private PostgreSQL cluster, started on first use whatever else
 /// runs on the machine, and stopped (its directory removed) when the process exits.
 pub fn private_postgres_admin_url() -> String {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        start_private_cluster().unwrap_or_else(|error| {
-            panic!("could not start a private PostgreSQL cluster: {error:#}")
+    static INSTANCE: OnceLock<PrivatePostgres> = OnceLock::new();
+    // Statics are never dropped: the cluster's own clean-up runs once this process has exited.
+    INSTANCE
+        .get_or_init(|| {
+            PrivatePostgres::start_blocking().unwrap_or_else(|error| {
+                panic!("could not start a private PostgreSQL cluster: {error:#}")
+            })
         })
-    })
-    .clone()
+        .admin_url()
 }
 
 /// URL of the NATS server (JetStream enabled) the tests share.
@@ -100,7 +103,7 @@ fn non_empty_env(name: &str) -> Option<String> {
 }
 
 /// The newest `/usr/lib/postgresql/<major>/bin` that has `initdb`, or `$CLINICNET_TEST_PG_BIN_DIR`.
-fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = non_empty_env("CLINICNET_TEST_PG_BIN_DIR") {
         return Ok(PathBuf::from(dir));
     }
@@ -126,12 +129,12 @@ fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
         .with_context(|| format!("no {}/<version>/bin/initdb found", root.display()))
 }
 
-fn running_as_root() -> bool {
+pub(crate) fn running_as_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
 /// `program` run as the `postgres` OS user when we are root (initdb and postgres refuse root).
-fn as_postgres_user(program: &Path) -> Command {
+pub(crate) fn as_postgres_user(program: &Path) -> Command {
     if running_as_root() {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(program);
@@ -141,7 +144,7 @@ fn as_postgres_user(program: &Path) -> Command {
     }
 }
 
-fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
+pub(crate) fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
     let output = command.output().with_context(|| format!("run {what}"))?;
     if !output.status.success() {
         bail!(
@@ -152,65 +155,4 @@ fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn start_private_cluster() -> anyhow::Result<String> {
-    let bin = postgres_bin_dir()?;
-    let dir = tempfile::Builder::new()
-        .prefix("clinicnet-pg-")
-        .tempdir()
-        .context("create a temporary directory for PostgreSQL")?
-        .keep();
-    if running_as_root() {
-        let user = nix::unistd::User::from_name("postgres")
-            .context("look up the postgres OS user")?
-            .context("no `postgres` OS user (install the postgresql package)")?;
-        std::os::unix::fs::chown(&dir, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
-            .with_context(|| format!("chown {} to postgres", dir.display()))?;
-    }
-    let data = dir.join("data");
-    let log = dir.join("postgres.log");
-    let port = ports::free_port();
-
-    let mut initdb = as_postgres_user(&bin.join("initdb"));
-    initdb.arg("-D").arg(&data).args([
-        "-U",
-        "postgres",
-        "-A",
-        "trust",
-        "-E",
-        "UTF8",
-        "--no-locale",
-        "--no-sync",
-    ]);
-    run(initdb, "initdb")?;
-
-    let pg_ctl = bin.join("pg_ctl");
-    let stop = format!(
-        "{runas}{pg_ctl} -D {data} stop -m immediate >/dev/null 2>&1; rm -rf {dir}",
-        runas = if running_as_root() {
-            "runuser -u postgres -- "
-        } else {
-            ""
-        },
-        pg_ctl = shell_quote(&pg_ctl.display().to_string()),
-        data = shell_quote(&data.display().to_string()),
-        dir = shell_quote(&dir.display().to_string()),
-    );
-    reaper::after_exit(&stop);
-
-    let options = format!(
-        "-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c max_connections=400 \
-         -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-        socket_dir = dir.display()
-    );
-    let mut start = as_postgres_user(&pg_ctl);
-    start
-        .arg("-D")
-        .arg(&data)
-        .arg("-l")
-        .arg(&log)
-        .args(["-w", "-t", "60", "-o", &options, "start"]);
-    run(start, "pg_ctl start").with_context(|| crate::logtail::read_lossy(&log))?;
-    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
 }

@@ -11,13 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use platform::auth::{Role, claims, mint_hs256};
+use platform::auth::Role;
 use serde_json::Value;
-use system_tests::{PrivateNats, ServiceProcess, ServiceSpec, TestDatabase, free_port};
+use system_tests::{
+    ServiceProcess, free_port,
+    network::{NetworkOptions, SERVICES},
+};
 use tokio::process::{Child, Command};
 
 const SECRET: &str = "clinicctl-system-test-secret";
-const SERVICES: [&str; 4] = ["directory", "appointments", "insurance", "notifications"];
 const PAYER: &str = "suncoast-health";
 /// The sync window of the import fixtures (their dates straddle the US DST change of 2026-03-08).
 const WINDOW: [&str; 4] = ["--from", "2026-03-02", "--days", "28"];
@@ -32,11 +34,10 @@ fn clinicctl_path() -> PathBuf {
     ServiceProcess::binary_path("clinicctl").expect("the clinicctl binary")
 }
 
-/// A clinicnet network: private NATS, four services on fresh databases, optional extras.
+/// The four-service network with clinicctl pointed at it and the long-running clinicctl
+/// commands it started.
 struct Network {
-    _nats: PrivateNats,
-    services: Vec<(ServiceProcess, TestDatabase)>,
-    urls: Vec<(String, String)>,
+    net: system_tests::network::Network,
     config_home: tempfile::TempDir,
     children: Vec<Child>,
 }
@@ -45,38 +46,29 @@ impl Network {
     /// Starts the network; notifications deliver email to `smtp_port` and every service exports
     /// traces to `otlp` when given.
     async fn start(smtp_port: Option<u16>, otlp: Option<&str>) -> Network {
-        let nats = PrivateNats::start().await.expect("a private NATS server");
-        let mut services = Vec::new();
-        let mut urls = Vec::new();
-        for name in SERVICES {
-            let database = TestDatabase::create(&format!("clinicctl_{name}")).await;
-            let mut spec = ServiceSpec::new(name)
-                .env("DATABASE_URL", database.url())
-                .env("NATS_URL", nats.url())
-                .env("JWT_HS256_SECRET", SECRET);
-            if let Some(port) = smtp_port {
-                spec = spec
-                    .env("SMTP_URL", format!("smtp://127.0.0.1:{port}"))
-                    .env("SMTP_STARTTLS", "off");
-            }
-            if let Some(otlp) = otlp {
-                spec = spec.env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp);
-            }
-            let mut process = ServiceProcess::spawn(spec).await.expect("spawn a service");
-            process
-                .wait_serving(Duration::from_secs(90))
-                .await
-                .unwrap_or_else(|e| panic!("{name} serves: {e:#}"));
-            urls.push((
-                format!("CLINICNET_{}_URL", name.to_ascii_uppercase()),
-                process.endpoint(),
-            ));
-            services.push((process, database));
+        let mut env = Vec::new();
+        let mut set = |service: &str, key: &str, value: String| {
+            env.push((service.to_owned(), key.to_owned(), value));
+        };
+        if let Some(port) = smtp_port {
+            set(
+                "notifications",
+                "SMTP_URL",
+                format!("smtp://127.0.0.1:{port}"),
+            );
+            set("notifications", "SMTP_STARTTLS", "off".to_owned());
         }
+        if let Some(otlp) = otlp {
+            set("*", "OTEL_EXPORTER_OTLP_ENDPOINT", otlp.to_owned());
+        }
+        let options = NetworkOptions {
+            env,
+            ..NetworkOptions::default()
+        };
         Network {
-            _nats: nats,
-            services,
-            urls,
+            net: system_tests::network::Network::start(options)
+                .await
+                .expect("a clinicnet network"),
             config_home: tempfile::tempdir().expect("a config home"),
             children: Vec::new(),
         }
@@ -94,8 +86,11 @@ impl Network {
             .env("XDG_CONFIG_HOME", self.config_home.path())
             .env("CLINICCTL_TIME_ZONE", "America/New_York")
             .kill_on_drop(true);
-        for (key, value) in &self.urls {
-            command.env(key, value);
+        for name in SERVICES {
+            command.env(
+                format!("CLINICNET_{}_URL", name.to_ascii_uppercase()),
+                self.net.endpoint(name),
+            );
         }
         if let Some(token) = token {
             command.env("CLINICNET_TOKEN", token);
@@ -142,39 +137,26 @@ impl Network {
         self.children.push(child);
     }
 
+    fn token(&self, role: Role, clinic_ids: &[&str], payer: Option<&str>) -> String {
+        self.net.token(role, clinic_ids, payer)
+    }
+
+    fn ops(&self) -> String {
+        self.net.ops_token()
+    }
+
     async fn stop(mut self) {
         for child in &mut self.children {
             let _ = child.kill().await;
         }
-        for (mut process, database) in self.services.drain(..) {
-            let _ = process.kill9().await;
-            database.drop_db().await;
-        }
+        self.net.stop().await;
     }
-}
-
-fn token(role: Role, clinic_ids: &[&str], payer: Option<&str>) -> String {
-    mint_hs256(
-        SECRET,
-        &claims(
-            "clinicctl-system-test",
-            role,
-            clinic_ids.iter().map(|c| c.to_string()).collect(),
-            payer.map(str::to_owned),
-            3600,
-        ),
-    )
-    .expect("a token")
-}
-
-fn ops() -> String {
-    token(Role::Ops, &[], None)
 }
 
 /// Seeds the Miami network and returns (Ketamine Health Centers' id, the seed report).
 async fn seed(network: &Network) -> (String, Value) {
     let report = network
-        .json(&ops(), &["seed", "miami", "--days", "14"])
+        .json(&network.ops(), &["seed", "miami", "--days", "14"])
         .await;
     let items = report["items"].as_array().expect("seed items");
     assert!(
@@ -209,7 +191,7 @@ async fn seed(network: &Network) -> (String, Value) {
 async fn slots(network: &Network, clinic: &str) -> Vec<(String, String, String)> {
     let mut args = vec!["availability", "list", "--clinic", clinic];
     args.extend(WINDOW);
-    let listed = network.json(&ops(), &args).await;
+    let listed = network.json(&network.ops(), &args).await;
     let mut out: Vec<(String, String, String)> = listed["slots"]
         .as_array()
         .expect("slots")
@@ -240,7 +222,7 @@ async fn import(network: &Network, clinic: &str, file: &str, json: bool) -> Outp
     if json {
         args.extend(["-o", "json"]);
     }
-    network.run(Some(&ops()), &args).await
+    network.run(Some(&network.ops()), &args).await
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -334,7 +316,7 @@ async fn token_minting_and_refusal() {
 async fn imports_and_one_command_of_each_group() {
     let network = Network::start(None, None).await;
     let (clinic, _) = seed(&network).await;
-    let ops = ops();
+    let ops = network.ops();
 
     // CSV: local times in the clinic's zone across the DST change, an offset and a row in
     // another zone, a provider named by NPI.
@@ -633,7 +615,7 @@ async fn imports_and_one_command_of_each_group() {
         .json(&ops, &["claim", "list", "--clinic", &clinic])
         .await;
     assert!(claims["claims"].is_array(), "{claims}");
-    let integrator = token(Role::Integrator, &[], Some(PAYER));
+    let integrator = network.token(Role::Integrator, &[], Some(PAYER));
     let remittance = fixture("remittance-unknown-claim.json");
     let posted = network
         .json(
@@ -677,7 +659,7 @@ async fn imports_and_one_command_of_each_group() {
         )
         .await;
     assert_eq!(missing.status.code(), Some(3), "{}", text(&missing.stderr));
-    let other = token(
+    let other = network.token(
         Role::PartnerClinic,
         &["01a20000-0000-7000-8000-000000000001"],
         None,
@@ -747,7 +729,7 @@ async fn the_make_run_journey() {
         &work.path().join("traces.log"),
     );
     let (clinic, _) = seed(&network).await;
-    let integrator = token(Role::Integrator, &[], Some(PAYER));
+    let integrator = network.token(Role::Integrator, &[], Some(PAYER));
     let rules = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../crates/clinicctl/seed/miami/integrator-rules.toml");
     network.spawn(
@@ -763,7 +745,7 @@ async fn the_make_run_journey() {
         &work.path().join("integrator.log"),
     );
     let mut journey_command = network.command(
-        Some(&ops()),
+        Some(&network.ops()),
         &[
             "journey",
             "--mail-dir",
@@ -794,7 +776,9 @@ async fn the_make_run_journey() {
 
     // The claim was paid by the integrator's rules: 80 % allowed, 20 % coinsurance.
     let claim_id = journey["ids"]["claim"].as_str().expect("a claim");
-    let claim = network.json(&ops(), &["claim", "get", claim_id]).await;
+    let claim = network
+        .json(&network.ops(), &["claim", "get", claim_id])
+        .await;
     assert_eq!(claim["claim"]["status"], "CLAIM_STATUS_PAID", "{claim:#}");
     let charge: i64 = claim["claim"]["total_charge"]["amount_cents"]
         .as_str()

@@ -8,12 +8,6 @@
 //! or the middle of the quiet hours) whatever the hour the tests run at.
 
 use async_nats::{HeaderMap as NatsHeaders, jetstream};
-use axum::{
-    Form, Router,
-    extract::State,
-    http::{HeaderMap, StatusCode},
-    routing::post,
-};
 use clinicnet_proto::{
     appointments::v1::{Appointment, AppointmentStatus, Patient, PatientContacts},
     common::v1::{Locale, Modality, PersonName},
@@ -29,14 +23,12 @@ use clinicnet_proto::{
 };
 use platform::auth::{Role, claims, mint_hs256};
 use prost::Message;
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    process::Stdio,
-    sync::{Arc, Mutex, OnceLock},
-    time::{Duration, Instant},
+use std::{collections::HashMap, time::Duration};
+use system_tests::{
+    PrivateNats, ServiceProcess, ServiceSpec, TestDatabase,
+    network::{authorized, eventually},
+    receivers::{Hook, SMS_API_TOKEN, SMS_INVALID_NUMBER, SmsProvider, SmtpSink, WebhookReceiver},
 };
-use system_tests::{PrivateNats, ServiceProcess, ServiceSpec, TestDatabase, free_port};
 use tonic::transport::Channel as GrpcChannel;
 use uuid::Uuid;
 
@@ -57,31 +49,6 @@ fn token(role: Role, clinics: &[&str]) -> String {
         ),
     )
     .expect("token")
-}
-
-fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
-}
-
-/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,281 +74,6 @@ fn ts(at: jiff::Timestamp) -> prost_types::Timestamp {
 
 fn now_plus(seconds: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + seconds).expect("instant")
-}
-
-// ---------------------------------------------------------------------------------------------
-// The SMTP server: aiosmtpd in a venv, one process per test.
-
-fn smtp_sink_python() -> PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let script = fixtures().join("ensure-smtp-sink.sh");
-            let output = std::process::Command::new("bash")
-                .arg(&script)
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("run ensure-smtp-sink.sh");
-            assert!(output.status.success(), "ensure-smtp-sink.sh failed");
-            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-        })
-        .clone()
-}
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/notifications")
-}
-
-/// One message the SMTP server accepted.
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Mail {
-    message_id: String,
-    to: Vec<String>,
-    subject: String,
-    body: String,
-}
-
-struct SmtpSink {
-    port: u16,
-    spool: tempfile::TempDir,
-    child: Option<tokio::process::Child>,
-}
-
-impl SmtpSink {
-    /// A sink on a reserved port, not yet running (connections are refused).
-    fn reserve() -> SmtpSink {
-        SmtpSink {
-            port: free_port(),
-            spool: tempfile::tempdir().expect("spool"),
-            child: None,
-        }
-    }
-
-    async fn start(&mut self) {
-        let mut child = tokio::process::Command::new(smtp_sink_python())
-            .arg(fixtures().join("smtp_sink.py"))
-            .args(["--port", &self.port.to_string(), "--spool"])
-            .arg(self.spool.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the SMTP sink");
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !system_tests::ports::is_listening(addr) {
-            assert!(
-                child.try_wait().expect("sink").is_none(),
-                "SMTP sink exited"
-            );
-            assert!(Instant::now() < deadline, "SMTP sink did not listen");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.child = Some(child);
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    fn set_mode(&self, mode: &str) {
-        std::fs::write(self.spool.path().join("mode"), mode).expect("mode");
-    }
-
-    fn mails(&self) -> Vec<Mail> {
-        std::fs::read_to_string(self.spool.path().join("messages.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect()
-    }
-
-    fn mails_to(&self, to: &str) -> Vec<Mail> {
-        self.mails()
-            .into_iter()
-            .filter(|m| m.to.iter().any(|t| t == to))
-            .collect()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The SMS provider: a Twilio-style API that honours Idempotency-Key and can answer 503.
-
-#[derive(Debug, Clone)]
-struct Sms {
-    key: String,
-    to: String,
-    body: String,
-}
-
-#[derive(Default)]
-struct SmsState {
-    down: bool,
-    requests: usize,
-    sids: HashMap<String, String>,
-    delivered: Vec<Sms>,
-}
-
-#[derive(Clone)]
-struct SmsProvider {
-    base_url: String,
-    state: Arc<Mutex<SmsState>>,
-}
-
-async fn sms_messages(
-    State(state): State<Arc<Mutex<SmsState>>>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> (StatusCode, String) {
-    let mut state = state.lock().expect("sms state");
-    state.requests += 1;
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sms-token") {
-        return (StatusCode::UNAUTHORIZED, "{}".into());
-    }
-    if state.down {
-        return (StatusCode::SERVICE_UNAVAILABLE, "{}".into());
-    }
-    let to = form.get("To").cloned().unwrap_or_default();
-    if to == "+15005550001" {
-        return (
-            StatusCode::BAD_REQUEST,
-            r#"{"code":21211,"message":"invalid To"}"#.into(),
-        );
-    }
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    if let Some(sid) = state.sids.get(&key) {
-        return (StatusCode::OK, format!(r#"{{"sid":"{sid}"}}"#));
-    }
-    let sid = format!("SM{}", Uuid::new_v4().simple());
-    state.sids.insert(key.clone(), sid.clone());
-    state.delivered.push(Sms {
-        key,
-        to,
-        body: form.get("Body").cloned().unwrap_or_default(),
-    });
-    (StatusCode::CREATED, format!(r#"{{"sid":"{sid}"}}"#))
-}
-
-impl SmsProvider {
-    async fn start() -> SmsProvider {
-        let state = Arc::new(Mutex::new(SmsState::default()));
-        let app = Router::new()
-            .route("/v1/Messages.json", post(sms_messages))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        SmsProvider {
-            base_url: format!("http://{addr}/v1"),
-            state,
-        }
-    }
-
-    fn set_down(&self, down: bool) {
-        self.state.lock().expect("sms").down = down;
-    }
-
-    fn delivered_to(&self, to: &str) -> Vec<Sms> {
-        let state = self.state.lock().expect("sms");
-        state
-            .delivered
-            .iter()
-            .filter(|s| s.to == to)
-            .cloned()
-            .collect()
-    }
-
-    fn delivered(&self) -> Vec<Sms> {
-        self.state.lock().expect("sms").delivered.clone()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The webhook receiver: HTTPS with a self-signed certificate the service is told to trust.
-
-#[derive(Debug, Clone)]
-struct Hook {
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-struct WebhookReceiver {
-    url: String,
-    ca_file: tempfile::NamedTempFile,
-    received: Arc<Mutex<Vec<Hook>>>,
-}
-
-async fn hook(
-    State(received): State<Arc<Mutex<Vec<Hook>>>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    received.lock().expect("hooks").push(Hook {
-        headers,
-        body: body.to_vec(),
-    });
-    StatusCode::NO_CONTENT
-}
-
-impl WebhookReceiver {
-    async fn start() -> WebhookReceiver {
-        use hyper_util::{
-            rt::{TokioExecutor, TokioIo},
-            server::conn::auto,
-            service::TowerToHyperService,
-        };
-        use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
-        let certified =
-            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
-        let ca_file = tempfile::NamedTempFile::new().expect("ca file");
-        std::fs::write(ca_file.path(), certified.cert.pem()).expect("write ca");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("tls versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![certified.cert.der().clone()],
-                PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into()),
-            )
-            .expect("tls config");
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new()
-            .route("/hooks", post(hook))
-            .with_state(received.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    if let Ok(tls) = acceptor.accept(tcp).await {
-                        let _ = auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
-                            .await;
-                    }
-                });
-            }
-        });
-        WebhookReceiver {
-            url: format!("https://{addr}/hooks"),
-            ca_file,
-            received,
-        }
-    }
-
-    fn received(&self) -> Vec<Hook> {
-        self.received.lock().expect("hooks").clone()
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -421,8 +113,8 @@ impl Env {
             .env("JWT_HS256_SECRET", SECRET)
             .env("SMTP_URL", smtp.url())
             .env("SMTP_STARTTLS", "off")
-            .env("SMS_API_BASE_URL", &sms.base_url)
-            .env("SMS_API_TOKEN", "sms-token")
+            .env("SMS_API_BASE_URL", sms.base_url())
+            .env("SMS_API_TOKEN", SMS_API_TOKEN)
             .env("DELIVERY_TICK_MS", "100")
             .env("SMS_DAILY_CAP", "50")
             .env("SMS_WEEKLY_CAP", "100");
@@ -1136,7 +828,7 @@ async fn provider_outages_are_retried_until_delivered_once_and_permanent_failure
     env.sms.set_down(true);
     let clinic = ClinicFixture::at_local_hour(12);
     let good = PatientFixture::new(&clinic, Locale::EnUs, &phone());
-    let mut bad = PatientFixture::new(&clinic, Locale::EnUs, "+15005550001");
+    let mut bad = PatientFixture::new(&clinic, Locale::EnUs, SMS_INVALID_NUMBER);
     bad.email = format!("reject-{}@mail.test", bad.id);
     env.clinic(&clinic).await;
     env.patient(&good).await;
@@ -1365,7 +1057,7 @@ fn verifies(secret: &str, hook: &Hook) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_signatures_verify_with_standard_webhooks_during_secret_rotation() {
     let receiver = WebhookReceiver::start().await;
-    let ca = receiver.ca_file.path().display().to_string();
+    let ca = receiver.ca_path().display().to_string();
     let env = Env::start(true, &[("REMINDER_LEADS", "1h"), ("WEBHOOK_CA_FILE", &ca)]).await;
     let clinic = ClinicFixture::at_local_hour(12);
     let patient = PatientFixture::new(&clinic, Locale::EnUs, &phone());
@@ -1392,7 +1084,7 @@ async fn webhook_signatures_verify_with_standard_webhooks_during_secret_rotation
     assert_eq!(platform::error::violated_fields(&insecure), vec!["url"]);
     let elsewhere = client
         .register_webhook_endpoint(authorized(
-            register(&receiver.url, "another-clinic"),
+            register(receiver.url(), "another-clinic"),
             &partner,
         ))
         .await
@@ -1403,7 +1095,7 @@ async fn webhook_signatures_verify_with_standard_webhooks_during_secret_rotation
         Duration::from_secs(30),
         || {
             let mut client = client.clone();
-            let request = register(&receiver.url, &clinic.id);
+            let request = register(receiver.url(), &clinic.id);
             let partner = partner.clone();
             async move {
                 client
@@ -1419,7 +1111,7 @@ async fn webhook_signatures_verify_with_standard_webhooks_during_secret_rotation
     let first_secret = registered.secret;
     assert!(first_secret.starts_with("whsec_"));
     let again = client
-        .register_webhook_endpoint(authorized(register(&receiver.url, &clinic.id), &partner))
+        .register_webhook_endpoint(authorized(register(receiver.url(), &clinic.id), &partner))
         .await
         .unwrap_err();
     assert_eq!(again.code(), tonic::Code::AlreadyExists);

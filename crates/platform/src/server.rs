@@ -6,12 +6,11 @@
 use crate::{config::GrpcConfig, observe::ObserveLayer, shutdown::Shutdown};
 use std::{convert::Infallible, net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{
     body::Body,
     server::NamedService,
     service::RoutesBuilder,
-    transport::{Identity, Server, ServerTlsConfig},
+    transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::Service;
@@ -94,12 +93,12 @@ impl GrpcServer {
         let router = builder.layer(ObserveLayer).add_routes(self.routes.routes());
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(router.serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener),
-            async {
-                let _ = stop_rx.await;
-            },
-        ));
+        // Small responses must not wait for the peer's delayed ACK (Nagle): no delay on every
+        // accepted connection.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+            let _ = stop_rx.await;
+        }));
         set_status(&reporter, &self.names, ServingStatus::Serving).await;
         tracing::info!(address = %self.config.listen_addr, "serving");
 

@@ -7,6 +7,8 @@ pub mod csv;
 pub mod diff;
 pub mod fhir;
 pub mod ics;
+#[cfg(test)]
+mod proptests;
 pub mod rrule;
 
 use jiff::Timestamp;

@@ -277,7 +277,7 @@ impl Consumer {
                                 }
                             }
                         }
-                        self.process_batch(messages).await;
+                        self.process_batch(messages).await?;
                         if let Some(error) = broken {
                             return Err(anyhow::anyhow!(error));
                         }
@@ -327,7 +327,11 @@ impl Consumer {
     /// Applies a batch of messages in one transaction — each event under its own savepoint, so
     /// one failing event does not undo the others — then acks what took effect and retries or
     /// dead-letters what failed.
-    async fn process_batch(&self, messages: Vec<jetstream::Message>) {
+    ///
+    /// When the database itself fails, the batch is handed back and the error returned: the pull
+    /// stream must be dropped, or the messages behind the batch (later events of the same
+    /// aggregates) would be applied before the batch's redelivery.
+    async fn process_batch(&self, messages: Vec<jetstream::Message>) -> anyhow::Result<()> {
         let mut received = Vec::with_capacity(messages.len());
         for message in messages {
             match Received::from_message(message, &self.spec.name) {
@@ -336,16 +340,15 @@ impl Consumer {
             }
         }
         if received.is_empty() {
-            return;
+            return Ok(());
         }
         let outcomes = match self.apply_all(&received).await {
             Ok(outcomes) => outcomes,
             Err(error) => {
-                tracing::warn!(consumer = %self.spec.name, error = format!("{error:#}"), "database unavailable; retrying the batch later");
                 for event in &received {
                     event.nak(self.spec.delay_after(event.delivered)).await;
                 }
-                return;
+                return Err(error.context("database unavailable; the batch will be redelivered"));
             }
         };
         let mut acks = Vec::new();
@@ -369,6 +372,7 @@ impl Consumer {
             }
         }
         futures::future::join_all(acks).await;
+        Ok(())
     }
 
     /// One transaction for the batch; the outer error means the database itself failed.
@@ -538,16 +542,20 @@ impl Consumer {
 }
 
 fn is_database_outage(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<sqlx::Error>(),
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
             Some(
                 sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::WorkerCrashed
-            )
-        )
-    })
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // Connection exceptions, and a server shutting down, crashed or still starting up.
+            Some(sqlx::Error::Database(error)) => error.code().is_some_and(|code| {
+                code.starts_with("08") || ["57P01", "57P02", "57P03"].contains(&code.as_ref())
+            }),
+            _ => false,
+        })
 }

@@ -9,6 +9,8 @@ pub mod geo;
 pub mod integration;
 pub mod lifecycle;
 pub mod outcomes;
+#[cfg(test)]
+mod proptests;
 pub mod refusal;
 pub mod schedule;
 pub mod visit;

@@ -27,7 +27,10 @@ pub(super) async fn search(
     let mut conn = directory.pool.acquire().await?;
     let found = store::search::search(&mut conn, &filters, page.after, page.fetch_limit()).await?;
     let (found, next_page_token) = page.finish(found, |found| DistanceKey {
-        chord_km: found.nearest.as_ref().map_or(0.0, |nearest| nearest.chord_km),
+        chord_km: found
+            .nearest
+            .as_ref()
+            .map_or(0.0, |nearest| nearest.chord_km),
         id: stored_id(&found.clinic.clinic_id),
     });
     let results = found

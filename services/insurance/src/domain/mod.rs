@@ -9,5 +9,7 @@ pub mod cursor;
 pub mod eligibility;
 pub mod issues;
 pub mod lifecycle;
+#[cfg(test)]
+mod proptests;
 pub mod remittance;
 pub mod service_date;
