@@ -19,6 +19,16 @@ struct Cli {
     /// Directory the report and plots are written to.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// Run only the scenarios whose name contains one of these words (all when empty).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+impl Cli {
+    /// Whether the scenario `name` is part of this run.
+    fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|word| name.contains(word.as_str()))
+    }
 }
 
 fn machine() -> String {
@@ -59,14 +69,35 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
 
     let mut reports = Vec::new();
-    eprintln!("bench: event backbone…");
-    reports.push(scenarios::backbone::run(scale).await?);
-    eprintln!("bench: directory search…");
-    reports.push(scenarios::search::run(scale).await?);
-    eprintln!("bench: booking…");
-    reports.push(scenarios::booking::run(scale).await?);
-    eprintln!("bench: availability sync…");
-    reports.push(scenarios::sync::run(scale).await?);
+    if cli.runs("backbone") {
+        eprintln!("bench: event backbone…");
+        reports.push(scenarios::backbone::run(scale).await?);
+    }
+    if cli.runs("search") {
+        eprintln!("bench: directory search…");
+        reports.push(scenarios::search::run(scale).await?);
+    }
+    if cli.runs("booking") {
+        eprintln!("bench: booking…");
+        reports.push(scenarios::booking::run(scale).await?);
+    }
+    if cli.runs("sync") {
+        eprintln!("bench: availability sync…");
+        reports.push(scenarios::sync::run(scale).await?);
+    }
+    if cli.runs("claims") {
+        eprintln!("bench: insurance claims…");
+        reports.push(scenarios::claims::run(scale).await?);
+    }
+    if cli.runs("notifications") {
+        eprintln!("bench: notifications…");
+        reports.push(scenarios::notify::run(scale).await?);
+    }
+    // One network serves these three.
+    if cli.runs("event-latency") || cli.runs("network-day") || cli.runs("footprint") {
+        eprintln!("bench: end-to-end event latency, network day and footprint…");
+        reports.extend(scenarios::network_day::run(scale).await?);
+    }
 
     for report in &reports {
         for plot in &report.plots {

@@ -1,4 +1,5 @@
-//! Measurement primitives: HDR latency histograms and throughput counted per time bucket.
+//! Measurement primitives: HDR latency histograms, throughput counted per time bucket, and an
+//! offered load at a fixed rate.
 
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
@@ -101,6 +102,26 @@ impl Throughput {
             })
             .collect()
     }
+}
+
+/// Starts `send(i)` for i in 0..count at `rate` a second, each in its own task (so a slow call
+/// does not delay the next), and waits for them all.
+pub async fn offered_load<F, Fut>(rate: u64, count: usize, send: F) -> anyhow::Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        ticker.tick().await;
+        tasks.push(tokio::spawn(send(i)));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
