@@ -1,7 +1,7 @@
 //! What every clinicnet service shares, and nothing domain-specific: configuration, telemetry and
 //! trace propagation, the gRPC server, authentication, error mapping, the database, idempotency,
-//! the audit record, and the event backbone (outbox, relay, idempotent consumers) with its
-//! operator API.
+//! the audit record, the event backbone (outbox, relay, idempotent consumers) with its operator
+//! API, and waking workers when committed work arrives (LISTEN/NOTIFY).
 
 pub mod audit;
 pub mod auth;
@@ -20,5 +20,6 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace_context;
+pub mod wake;
 
 pub use error::ApiError;

@@ -7,9 +7,8 @@ use clinicnet_proto::insurance::v1::{
     Claim, ClaimItem, Coverage, EligibilityCheck, EligibilityRequestItem, MemberInfo,
     PriorAuthorization, PriorAuthorizationRequestItem, WorkItem, work_item::Item,
 };
-use platform::shutdown::Shutdown;
-use sqlx::{PgConnection, PgPool, postgres::PgListener};
-use std::time::Duration;
+use platform::{shutdown::Shutdown, wake::Wakeup};
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
 /// Member details of a coverage for the payer (from the coverage and the patient read model).
@@ -97,8 +96,9 @@ pub fn delivered(stored: store::work::Stored, payer_id: &str) -> WorkItem {
     item
 }
 
-/// Wakes work streams when work is appended (LISTEN/NOTIFY); a counter that changes on every
-/// notification, and also after the listener reconnects (notifications may have been missed).
+/// Wakes work streams when work is appended (LISTEN/NOTIFY): a counter that changes when work
+/// was notified (once for a burst), and also after the listener reconnects (notifications may
+/// have been missed).
 #[derive(Debug, Clone)]
 pub struct WorkSignal {
     receiver: watch::Receiver<u64>,
@@ -109,14 +109,11 @@ impl WorkSignal {
     pub fn start(pool: PgPool, shutdown: Shutdown) -> WorkSignal {
         let (sender, receiver) = watch::channel(0u64);
         tokio::spawn(async move {
-            while !shutdown.is_triggered() {
-                if let Err(error) = listen(&pool, &sender, &shutdown).await {
-                    tracing::warn!(error = %error, "work listener interrupted; reconnecting");
-                }
-                sender.send_modify(|n| *n = n.wrapping_add(1));
+            let mut wakeup = Wakeup::listen(&pool, store::work::NOTIFY_CHANNEL).await;
+            loop {
                 tokio::select! {
                     _ = shutdown.wait() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = wakeup.notified() => sender.send_modify(|n| *n = n.wrapping_add(1)),
                 }
             }
         });
@@ -128,23 +125,5 @@ impl WorkSignal {
         let mut receiver = self.receiver.clone();
         receiver.mark_unchanged();
         receiver
-    }
-}
-
-async fn listen(
-    pool: &PgPool,
-    sender: &watch::Sender<u64>,
-    shutdown: &Shutdown,
-) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(store::work::NOTIFY_CHANNEL).await?;
-    loop {
-        tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
-            notification = listener.recv() => {
-                notification?;
-                sender.send_modify(|n| *n = n.wrapping_add(1));
-            }
-        }
     }
 }

@@ -72,7 +72,8 @@ pub struct NotificationsConfig {
     /// Reminder lead times before a visit, comma separated (e.g. "24h,2h").
     #[arg(long, env = "REMINDER_LEADS", default_value = "24h,2h", value_parser = parse_leads)]
     pub reminder_leads: Leads,
-    /// How often the delivery scheduler looks for due notifications, in milliseconds.
+    /// The longest the delivery scheduler waits between looks for due notifications (it is also
+    /// woken when a due notification is created), in milliseconds.
     #[arg(long, env = "DELIVERY_TICK_MS", default_value_t = 1_000)]
     pub delivery_tick_ms: u64,
     /// Due notifications claimed per scheduler round.

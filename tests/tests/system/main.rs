@@ -8,3 +8,4 @@ mod common;
 mod idempotency;
 mod platform_tables;
 mod tls;
+mod wake;

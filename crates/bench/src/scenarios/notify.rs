@@ -285,7 +285,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<ScenarioReport> {
     Ok(ScenarioReport {
         name: "Notifications".into(),
         description: format!(
-            "AppointmentBooked events (psychotherapy, patients with email consent and no phone) published onto APPOINTMENTS for the notifications service with its shipped delivery settings (1 s tick, batches of 50, 8 sends at once): event publish ack → confirmation email accepted by a local SMTP sink at {rate} events/s for {} s ({} of {paced} emails timed), then a backlog of {backlog} bookings published at once ({} emails accepted). Baseline: lettre (pooled SMTP transport, {CONCURRENCY} sends at once) sending {backlog} messages straight to the same sink; its latency is one send.",
+            "AppointmentBooked events (psychotherapy, patients with email consent and no phone) published onto APPOINTMENTS for the notifications service with its shipped delivery settings (woken on commit of a due notification, 1 s fallback poll, batches of 50, 8 sends at once): event publish ack → confirmation email accepted by a local SMTP sink at {rate} events/s for {} s ({} of {paced} emails timed), then a backlog of {backlog} bookings published at once ({} emails accepted). Baseline: lettre (pooled SMTP transport, {CONCURRENCY} sends at once) sending {backlog} messages straight to the same sink; its latency is one send.",
             scale.rate_seconds,
             latencies.count(),
             delivered.len()

@@ -12,9 +12,10 @@ use crate::{
     events::{MSG_ID_HEADER, outbox::NOTIFY_CHANNEL},
     shutdown::Shutdown,
     trace_context,
+    wake::Wakeup,
 };
 use async_nats::jetstream;
-use sqlx::{PgPool, postgres::PgListener};
+use sqlx::PgPool;
 use std::{collections::VecDeque, future::IntoFuture, time::Duration};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -70,7 +71,7 @@ impl Relay {
     /// Runs until `shutdown`: publish whatever is pending, then wait for a notification or the
     /// poll interval.
     pub async fn run(self, shutdown: Shutdown) {
-        let mut listener = self.listen().await;
+        let mut wakeup = Wakeup::listen(&self.pool, NOTIFY_CHANNEL).await;
         let mut failures = 0u32;
         while !shutdown.is_triggered() {
             match self.publish_batch().await {
@@ -91,21 +92,10 @@ impl Relay {
             };
             tokio::select! {
                 _ = shutdown.wait() => break,
-                _ = tokio::time::sleep(wait) => {}
-                notified = wait_for_notification(&mut listener) => {
-                    if !notified {
-                        listener = self.listen().await;
-                    }
-                }
+                _ = wakeup.wait(wait) => {}
             }
         }
         tracing::info!("outbox relay stopped");
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
-        listener.listen(NOTIFY_CHANNEL).await.ok()?;
-        Some(listener)
     }
 
     /// Claims and publishes one batch; returns how many rows were published.
@@ -224,16 +214,5 @@ impl Relay {
             .await
             .map(|ack| (ack, span))
             .map_err(|e| e.to_string())
-    }
-}
-
-/// Waits for the next notification; false when the listener is gone and must be re-created.
-async fn wait_for_notification(listener: &mut Option<PgListener>) -> bool {
-    match listener {
-        Some(listener) => listener.recv().await.is_ok(),
-        None => {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            false
-        }
     }
 }

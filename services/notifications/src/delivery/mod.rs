@@ -1,6 +1,9 @@
-//! The delivery scheduler: every tick it claims due notifications (`FOR UPDATE SKIP LOCKED`, so
-//! replicas share the queue), decides for each from the latest facts — suppress, postpone (quiet
-//! hours), fail, or send — and sends the ones that go out, a few at a time.
+//! The delivery scheduler: woken when a due notification is created (LISTEN/NOTIFY, on every
+//! replica) and at least every tick (for postponed and retried notifications, and for
+//! notifications missed while the listener reconnects), it claims due notifications
+//! (`FOR UPDATE SKIP LOCKED`, so replicas share the queue), decides for each from the latest
+//! facts — suppress, postpone (quiet hours), fail, or send — and sends the ones that go out, a few
+//! at a time.
 //!
 //! # What "never twice" guarantees
 //!
@@ -47,7 +50,7 @@ use clinicnet_proto::{
 };
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
-use platform::shutdown::Shutdown;
+use platform::{shutdown::Shutdown, wake::Wakeup};
 use sqlx::{PgConnection, PgPool};
 use std::{sync::Arc, time::Duration};
 use uuid::Uuid;
@@ -126,8 +129,10 @@ impl Scheduler {
         })
     }
 
-    /// Runs rounds until shutdown; a full round is followed at once by the next.
+    /// Runs rounds until shutdown; a full round is followed at once by the next, any other by a
+    /// wait for a new due notification or the tick.
     pub async fn run(self, shutdown: Shutdown) {
+        let mut wakeup = Wakeup::listen(&self.pool, notes::NOTIFY_CHANNEL).await;
         while !shutdown.is_triggered() {
             let claimed = match self.round().await {
                 Ok(claimed) => claimed,
@@ -142,7 +147,7 @@ impl Scheduler {
             if claimed < usize::try_from(self.batch).unwrap_or(usize::MAX) {
                 tokio::select! {
                     _ = shutdown.wait() => break,
-                    _ = tokio::time::sleep(self.tick) => {}
+                    _ = wakeup.wait(self.tick) => {}
                 }
             }
         }

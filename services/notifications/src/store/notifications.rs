@@ -1,11 +1,15 @@
 //! Notifications and their delivery schedule. A notification is created once per (source,
 //! recipient, channel, kind[, reminder lead, webhook endpoint]) — the unique index makes a
 //! repeated trigger a no-op. The scheduler claims due rows with `FOR UPDATE SKIP LOCKED`, so any
-//! number of replicas share the work without taking the same row.
+//! number of replicas share the work without taking the same row. Creating a notification that is
+//! due at once wakes the schedulers of every replica when the transaction commits (NOTIFY).
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+/// The channel the schedulers listen on; notified (on commit) when a due notification is created.
+pub const NOTIFY_CHANNEL: &str = "notifications_due";
 
 /// A notification row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -109,7 +113,8 @@ pub struct NewNotification {
     pub scheduled_at: OffsetDateTime,
 }
 
-/// Creates the notification unless it exists; returns its row either way.
+/// Creates the notification unless it exists, waking the schedulers on commit if it is due now;
+/// returns its row either way.
 pub async fn create(
     conn: &mut PgConnection,
     n: &NewNotification,
@@ -145,6 +150,12 @@ pub async fn create(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = inserted {
+        if n.scheduled_at <= OffsetDateTime::now_utc() {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(NOTIFY_CHANNEL)
+                .execute(&mut *conn)
+                .await?;
+        }
         return Ok(row);
     }
     sqlx::query_as(
