@@ -112,9 +112,8 @@ async fn raw_search(
         time::Month::try_from(u8::try_from(open_on.month())?)?,
         u8::try_from(open_on.day())?,
     )?;
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL enable_bitmapscan = off")
-        .execute(&mut *tx)
+    let mut tx = pool
+        .begin_with("BEGIN; SET LOCAL enable_bitmapscan = off")
         .await?;
     let rows = sqlx::query(RAW_SEARCH)
         .bind(MIAMI.0)

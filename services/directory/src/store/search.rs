@@ -18,6 +18,10 @@ use crate::{
 use clinicnet_proto::{common::v1::Modality, directory::v1 as pb};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 
+/// Starts the transaction of a distance search (one round trip): bitmap scans off, so the planner
+/// follows the index's nearest-first order.
+const NEAREST_FIRST_TRANSACTION: &str = "BEGIN; SET LOCAL enable_bitmapscan = off";
+
 /// A clinic found, with its nearest location for a distance search.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -58,15 +62,12 @@ pub async fn search(
     after: Option<DistanceKey>,
     limit: i64,
 ) -> Result<Vec<Found>, sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    let mut query = match &filters.near {
-        Some(near) => {
-            sqlx::query("SET LOCAL enable_bitmapscan = off")
-                .execute(&mut *tx)
-                .await?;
-            nearest_first(filters, near, after, limit)?
-        }
-        None => by_id(filters, after, limit)?,
+    let (mut tx, mut query) = match &filters.near {
+        Some(near) => (
+            conn.begin_with(NEAREST_FIRST_TRANSACTION).await?,
+            nearest_first(filters, near, after, limit)?,
+        ),
+        None => (conn.begin().await?, by_id(filters, after, limit)?),
     };
     let rows: Vec<FoundRow> = query.build_query_as().fetch_all(&mut *tx).await?;
     let mut nearest = Vec::with_capacity(rows.len());
