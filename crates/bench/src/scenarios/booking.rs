@@ -365,6 +365,14 @@ pub async fn run(scale: Scale) -> anyhow::Result<ScenarioReport> {
         goal: "–".into(),
         met: None,
     };
+    let half_row = |metric: &str, quantile: f64| Row {
+        metric: format!("booking {metric} at half peak"),
+        value: half.millis_at(quantile),
+        baseline: None,
+        unit: "ms",
+        goal: "–".into(),
+        met: None,
+    };
     Ok(ScenarioReport {
         name: "Booking".into(),
         description: format!(
@@ -382,6 +390,8 @@ pub async fn run(scale: Scale) -> anyhow::Result<ScenarioReport> {
             latency_row("p50", 0.5),
             latency_row("p99", 0.99),
             latency_row("p99.9", 0.999),
+            half_row("p50", 0.5),
+            half_row("p95", 0.95),
             Row {
                 metric: "booking p99 at half peak".into(),
                 value: half_p99,
