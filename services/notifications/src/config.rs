@@ -77,10 +77,10 @@ pub struct NotificationsConfig {
     #[arg(long, env = "DELIVERY_TICK_MS", default_value_t = 1_000)]
     pub delivery_tick_ms: u64,
     /// Due notifications claimed per scheduler round.
-    #[arg(long, env = "DELIVERY_BATCH_SIZE", default_value_t = 50)]
+    #[arg(long, env = "DELIVERY_BATCH_SIZE", default_value_t = 100)]
     pub delivery_batch_size: i64,
-    /// Messages in flight to providers at once.
-    #[arg(long, env = "DELIVERY_CONCURRENCY", default_value_t = 8)]
+    /// Messages in flight to providers at once (and pooled SMTP connections).
+    #[arg(long, env = "DELIVERY_CONCURRENCY", default_value_t = 32)]
     pub delivery_concurrency: usize,
     /// Delivery attempts before a notification fails for good.
     #[arg(long, env = "DELIVERY_MAX_ATTEMPTS", default_value_t = 8)]

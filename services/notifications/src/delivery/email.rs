@@ -9,7 +9,10 @@ use crate::{
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, header::ContentType},
-    transport::smtp::client::{Tls, TlsParameters},
+    transport::smtp::{
+        PoolConfig,
+        client::{Tls, TlsParameters},
+    },
 };
 use uuid::Uuid;
 
@@ -48,7 +51,14 @@ impl EmailSender {
             .map_err(|e| anyhow::anyhow!("SMTP_FROM is not a mailbox: {e}"))?;
         let domain = from.email.domain().to_owned();
         Ok(Self {
-            transport: builder.timeout(Some(config.provider_timeout())).build(),
+            // One pooled connection per message in flight: each SMTP exchange waits on its
+            // server, so concurrency, not CPU, bounds the rate.
+            transport: builder
+                .timeout(Some(config.provider_timeout()))
+                .pool_config(PoolConfig::new().max_size(
+                    u32::try_from(config.delivery_concurrency.max(1)).unwrap_or(u32::MAX),
+                ))
+                .build(),
             from,
             domain,
         })
