@@ -9,14 +9,12 @@ use crate::{
     scenarios::{
         Scale, Service,
         appointments::{self, Apps, Clinic, PSYCHOTHERAPY},
+        bench_patient,
     },
 };
-use clinicnet_proto::{
-    appointments::v1::{
-        BookAppointmentRequest, Patient, RegisterPatientRequest, book_appointment_request::Target,
-        patients_service_client::PatientsServiceClient,
-    },
-    common::v1::{Date, Locale, PersonName},
+use clinicnet_proto::appointments::v1::{
+    BookAppointmentRequest, RegisterPatientRequest, book_appointment_request::Target,
+    patients_service_client::PatientsServiceClient,
 };
 use futures::future::try_join_all;
 use platform::auth::Role;
@@ -221,21 +219,7 @@ async fn register_patients(
             let patient = patients
                 .register_patient(RegisterPatientRequest {
                     request_id: Uuid::new_v4().to_string(),
-                    patient: Some(Patient {
-                        name: Some(PersonName {
-                            given_name: "Bench".into(),
-                            middle_name: String::new(),
-                            family_name: "Patient".into(),
-                        }),
-                        birth_date: Some(Date {
-                            year: 1980,
-                            month: 5,
-                            day: 17,
-                        }),
-                        preferred_locale: Locale::EnUs as i32,
-                        registered_clinic_id: clinic.id.clone(),
-                        ..Default::default()
-                    }),
+                    patient: Some(bench_patient(&clinic.id)),
                 })
                 .await?
                 .into_inner()

@@ -7,7 +7,7 @@
 use crate::{
     report::{Line, Plot, Row, ScenarioReport},
     scenarios::{
-        Scale, Service,
+        Scale, Service, bench_patient,
         insurance::{self, Insurance, Integrator, SESSION_CENTS, usd},
         publish_events, token,
     },
@@ -18,7 +18,7 @@ use async_nats::jetstream::{
 };
 use clinicnet_proto::{
     appointments::v1::{Appointment, AppointmentStatus, Completion, Patient},
-    common::v1::{Date, Modality, PersonName},
+    common::v1::{Date, Modality},
     events::v1::{AppointmentFulfilled, PatientRegistered},
     insurance::v1::{
         AcknowledgeClaimRequest, Claim, ClaimAcceptance, ClaimStatus, ServiceLine,
@@ -54,19 +54,8 @@ fn registered(i: usize) -> (String, String, Vec<u8>) {
         metadata: Some(metadata),
         patient: Some(Patient {
             patient_id: patient_id(i),
-            name: Some(PersonName {
-                given_name: "Bench".into(),
-                middle_name: String::new(),
-                family_name: "Patient".into(),
-            }),
-            birth_date: Some(Date {
-                year: 1980,
-                month: 5,
-                day: 17,
-            }),
-            registered_clinic_id: CLINIC.into(),
             version: 1,
-            ..Default::default()
+            ..bench_patient(CLINIC)
         }),
     };
     (

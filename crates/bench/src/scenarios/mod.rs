@@ -13,6 +13,10 @@ pub mod search;
 pub mod smtp_sink;
 pub mod sync;
 
+use clinicnet_proto::{
+    appointments::v1::Patient,
+    common::v1::{Date, Locale, PersonName},
+};
 use platform::auth::{BearerToken, Role, claims, mint_hs256};
 use std::{future::IntoFuture as _, sync::Arc, time::Duration};
 use system_tests::{PrivateNats, ServiceProcess, ServiceSpec, TestDatabase};
@@ -125,6 +129,25 @@ pub fn token(role: Role, payer_id: Option<&str>) -> BearerToken {
     )
     .expect("a token");
     BearerToken::new(&token).expect("a header value")
+}
+
+/// The synthetic patient the benchmarks register (no real person's data) at `clinic_id`.
+pub fn bench_patient(clinic_id: &str) -> Patient {
+    Patient {
+        name: Some(PersonName {
+            given_name: "Bench".into(),
+            middle_name: String::new(),
+            family_name: "Patient".into(),
+        }),
+        birth_date: Some(Date {
+            year: 1980,
+            month: 5,
+            day: 17,
+        }),
+        preferred_locale: Locale::EnUs as i32,
+        registered_clinic_id: clinic_id.to_owned(),
+        ..Default::default()
+    }
 }
 
 /// Sizes of a run: full, or `--quick` (a smoke run that keeps the code working).

@@ -5,6 +5,7 @@
 
 use crate::scenarios::{
     appointments::{self, Apps, PSYCHOTHERAPY, SLOTS_PER_DAY},
+    bench_patient,
     insurance::{self, Insurance, Integrator},
     smtp_sink::SmtpSink,
 };
@@ -14,7 +15,6 @@ use clinicnet_proto::{
         RegisterPatientRequest, appointments_service_client::AppointmentsServiceClient,
         patients_service_client::PatientsServiceClient,
     },
-    common::v1::{Date, Locale, PersonName},
     directory::v1::{
         Chair, CreateClinicRequest, CreateProviderRequest, DayHours, WeeklyHours,
         directory_service_client::DirectoryServiceClient,
@@ -267,24 +267,12 @@ impl Net {
                         .register_patient(RegisterPatientRequest {
                             request_id: Uuid::now_v7().to_string(),
                             patient: Some(Patient {
-                                name: Some(PersonName {
-                                    given_name: "Bench".into(),
-                                    middle_name: String::new(),
-                                    family_name: "Patient".into(),
-                                }),
-                                birth_date: Some(Date {
-                                    year: 1980,
-                                    month: 5,
-                                    day: 17,
-                                }),
-                                preferred_locale: Locale::EnUs as i32,
                                 contacts: Some(PatientContacts {
                                     email,
                                     email_consent: true,
                                     ..Default::default()
                                 }),
-                                registered_clinic_id: clinic_id.to_owned(),
-                                ..Default::default()
+                                ..bench_patient(clinic_id)
                             }),
                         })
                         .await?
