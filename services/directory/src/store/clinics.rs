@@ -6,14 +6,19 @@ use super::{api_version, db_date, db_instant, db_version, decode, timestamp};
 use crate::validate::clinic::ValidClinic;
 use clinicnet_proto::directory::v1 as pb;
 use prost::Message;
-use sqlx::{PgConnection, Postgres, postgres::PgArguments, query::Query};
-use std::collections::HashMap;
+use sqlx::{PgConnection, Postgres, postgres::PgArguments, query::Query, types::Json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The clinic columns every read selects, from `clinics c`.
+/// The clinic columns every read selects, from `clinics c`, with its chairs in their order (one
+/// statement reads the whole aggregate).
 pub(super) const COLUMNS: &str =
-    "c.id, c.version, c.status, c.suspension_reason, c.profile, c.created_at, c.updated_at";
+    "c.id, c.version, c.status, c.suspension_reason, c.profile, c.created_at, c.updated_at,
+     (SELECT coalesce(json_agg(json_build_object(
+                'id', ch.id, 'location_id', ch.location_id, 'display_name', ch.display_name,
+                'modalities', ch.modalities, 'capacity', ch.capacity, 'retired', ch.retired)
+              ORDER BY ch.ordinal), '[]'::json)
+        FROM chairs ch WHERE ch.clinic_id = c.id) AS chairs";
 
 /// One clinic row as selected by [`COLUMNS`].
 #[derive(Debug, sqlx::FromRow)]
@@ -25,6 +30,7 @@ pub(super) struct ClinicRow {
     profile: Vec<u8>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
+    chairs: Json<Vec<ChairRow>>,
 }
 
 /// The stored name of a status.
@@ -222,7 +228,7 @@ pub async fn list(
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-    assemble(conn, rows).await
+    assemble(rows)
 }
 
 async fn one(
@@ -234,16 +240,11 @@ async fn one(
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(assemble(conn, row.into_iter().collect()).await?.pop())
+    Ok(assemble(row.into_iter().collect())?.pop())
 }
 
 /// The clinics of `rows`, in their order, each with its chairs.
-pub(super) async fn assemble(
-    conn: &mut PgConnection,
-    rows: Vec<ClinicRow>,
-) -> Result<Vec<pb::Clinic>, sqlx::Error> {
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    let mut chairs = chairs_of(conn, &ids).await?;
+pub(super) fn assemble(rows: Vec<ClinicRow>) -> Result<Vec<pb::Clinic>, sqlx::Error> {
     rows.into_iter()
         .map(|row| {
             let profile: pb::Clinic = decode(&row.profile)?;
@@ -255,7 +256,7 @@ pub(super) async fn assemble(
             Ok(pb::Clinic {
                 clinic_id: row.id.to_string(),
                 status: status as i32,
-                chairs: chairs.remove(&row.id).unwrap_or_default(),
+                chairs: row.chairs.0.into_iter().map(pb::Chair::from).collect(),
                 version: api_version(row.version),
                 suspension_reason: row.suspension_reason,
                 create_time: Some(timestamp(row.created_at)),
@@ -266,9 +267,9 @@ pub(super) async fn assemble(
         .collect()
 }
 
-#[derive(sqlx::FromRow)]
-struct ChairRow {
-    clinic_id: Uuid,
+/// A chair as [`COLUMNS`] aggregates it.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ChairRow {
     id: String,
     location_id: String,
     display_name: String,
@@ -277,29 +278,17 @@ struct ChairRow {
     retired: bool,
 }
 
-async fn chairs_of(
-    conn: &mut PgConnection,
-    clinic_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<pb::Chair>>, sqlx::Error> {
-    let rows: Vec<ChairRow> = sqlx::query_as(
-        "SELECT clinic_id, id, location_id, display_name, modalities, capacity, retired
-           FROM chairs WHERE clinic_id = ANY($1) ORDER BY clinic_id, ordinal",
-    )
-    .bind(clinic_ids)
-    .fetch_all(conn)
-    .await?;
-    let mut chairs: HashMap<Uuid, Vec<pb::Chair>> = HashMap::new();
-    for row in rows {
-        chairs.entry(row.clinic_id).or_default().push(pb::Chair {
+impl From<ChairRow> for pb::Chair {
+    fn from(row: ChairRow) -> Self {
+        pb::Chair {
             chair_id: row.id,
             location_id: row.location_id,
             display_name: row.display_name,
             modalities: row.modalities,
             capacity: row.capacity,
             retired: row.retired,
-        });
+        }
     }
-    Ok(chairs)
 }
 
 /// The values of a profile stored in the clinic's columns ($3 to $10 of insert and update).

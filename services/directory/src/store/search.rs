@@ -62,14 +62,23 @@ pub async fn search(
     after: Option<DistanceKey>,
     limit: i64,
 ) -> Result<Vec<Found>, sqlx::Error> {
-    let (mut tx, mut query) = match &filters.near {
-        Some(near) => (
-            conn.begin_with(NEAREST_FIRST_TRANSACTION).await?,
-            nearest_first(filters, near, after, limit)?,
-        ),
-        None => (conn.begin().await?, by_id(filters, after, limit)?),
+    let rows: Vec<FoundRow> = match &filters.near {
+        Some(near) => {
+            let mut tx = conn.begin_with(NEAREST_FIRST_TRANSACTION).await?;
+            let rows = nearest_first(filters, near, after, limit)?
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            rows
+        }
+        None => {
+            by_id(filters, after, limit)?
+                .build_query_as()
+                .fetch_all(&mut *conn)
+                .await?
+        }
     };
-    let rows: Vec<FoundRow> = query.build_query_as().fetch_all(&mut *tx).await?;
     let mut nearest = Vec::with_capacity(rows.len());
     let mut clinics = Vec::with_capacity(rows.len());
     for row in rows {
@@ -83,8 +92,7 @@ pub async fn search(
         );
         clinics.push(row.clinic);
     }
-    let clinics = assemble(&mut tx, clinics).await?;
-    tx.commit().await?;
+    let clinics = assemble(clinics)?;
     Ok(clinics
         .into_iter()
         .zip(nearest)
