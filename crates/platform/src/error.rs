@@ -72,8 +72,20 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// A transaction PostgreSQL aborted because it collided with a concurrent one (deadlock or
+    /// serialization failure) changed nothing and can be retried with the same request id:
+    /// ABORTED. A pool with no free connection in time: UNAVAILABLE. Anything else: INTERNAL.
     fn from(error: sqlx::Error) -> Self {
-        Self::Internal(error.into())
+        let code = error.as_database_error().and_then(|e| e.code());
+        match code.as_deref() {
+            Some("40P01" | "40001") => {
+                Self::Aborted("the request collided with a concurrent change; retry it".into())
+            }
+            _ if matches!(error, sqlx::Error::PoolTimedOut) => {
+                Self::Unavailable("the database is busy; retry".into())
+            }
+            _ => Self::Internal(error.into()),
+        }
     }
 }
 
@@ -177,6 +189,18 @@ mod tests {
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("maria"), "{}", status.message());
         assert!(status.message().starts_with("internal error"));
+    }
+
+    #[test]
+    fn database_errors_map_to_retryable_codes_where_they_are() {
+        assert_eq!(
+            Status::from(ApiError::from(sqlx::Error::PoolTimedOut)).code(),
+            Code::Unavailable
+        );
+        assert_eq!(
+            Status::from(ApiError::from(sqlx::Error::RowNotFound)).code(),
+            Code::Internal
+        );
     }
 
     #[test]

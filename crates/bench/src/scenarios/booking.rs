@@ -119,7 +119,15 @@ async fn book_over_grpc(
         outcome.latencies.record(done - start);
         match result {
             Ok(_) => outcome.booked.push(done),
-            Err(status) if status.code() == tonic::Code::FailedPrecondition => outcome.refused += 1,
+            // Lost the slot, or collided with a contender's transaction (ABORTED: retryable).
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::FailedPrecondition | tonic::Code::Aborted
+                ) =>
+            {
+                outcome.refused += 1
+            }
             Err(status) => return Err(status.into()),
         }
     }
