@@ -839,8 +839,12 @@ async fn provider_outages_are_retried_until_delivered_once_and_permanent_failure
     env.booked(&bad_visit).await;
     let kind = NotificationKind::AppointmentConfirmation;
 
-    let retrying =
-        |error: &'static str| move |n: &pb::Notification| n.attempts >= 2 && n.last_error == error;
+    // Retried at least once and queued for the next attempt (not caught mid-send).
+    let retrying = |error: &'static str| {
+        move |n: &pb::Notification| {
+            n.attempts >= 2 && n.last_error == error && status(n) == NotificationStatus::Queued
+        }
+    };
     let email = env
         .wait_for(
             &good_visit.appointment_id,

@@ -2,13 +2,15 @@
 //! recipient, channel, kind[, reminder lead, webhook endpoint]) — the unique index makes a
 //! repeated trigger a no-op. The scheduler claims due rows with `FOR UPDATE SKIP LOCKED`, so any
 //! number of replicas share the work without taking the same row. Creating a notification that is
-//! due at once wakes the schedulers of every replica when the transaction commits (NOTIFY).
+//! due at once wakes the schedulers of every replica when the transaction commits (a trigger
+//! NOTIFYs, migration 1002).
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The channel the schedulers listen on; notified (on commit) when a due notification is created.
+/// The channel the schedulers listen on; the `notifications_due` trigger notifies it (on commit)
+/// when a due notification is created.
 pub const NOTIFY_CHANNEL: &str = "notifications_due";
 
 /// A notification row.
@@ -113,7 +115,7 @@ pub struct NewNotification {
     pub scheduled_at: OffsetDateTime,
 }
 
-/// Creates the notification unless it exists, waking the schedulers on commit if it is due now;
+/// Creates the notification unless it exists (one due now wakes the schedulers on commit);
 /// returns its row either way.
 pub async fn create(
     conn: &mut PgConnection,
@@ -150,12 +152,6 @@ pub async fn create(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = inserted {
-        if n.scheduled_at <= OffsetDateTime::now_utc() {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(NOTIFY_CHANNEL)
-                .execute(&mut *conn)
-                .await?;
-        }
         return Ok(row);
     }
     sqlx::query_as(
