@@ -618,7 +618,7 @@ async fn check(
     for service in SERVICES {
         let pool = network.database(service).pool();
         let unsent: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            sqlx::query_scalar("SELECT count(*) FROM outbox")
                 .fetch_one(pool)
                 .await
                 .map_err(|e| format!("{service} outbox: {e}"))?;

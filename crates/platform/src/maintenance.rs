@@ -32,7 +32,7 @@ impl Default for Retention {
 pub async fn prune(pool: &PgPool, retention: &Retention) -> Result<u64, sqlx::Error> {
     let statements = [
         (
-            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            "DELETE FROM outbox_sent WHERE published_at < now() - make_interval(secs => $1)",
             retention.sent_outbox,
         ),
         (

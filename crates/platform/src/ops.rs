@@ -85,7 +85,7 @@ impl EventOps {
     async fn backlog(&self) -> Result<GetEventBacklogResponse, ApiError> {
         let (pending, oldest_seconds): (i64, Option<f64>) = sqlx::query_as(
             "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
-               FROM outbox WHERE published_at IS NULL",
+               FROM outbox",
         )
         .fetch_one(&self.pool)
         .await?;

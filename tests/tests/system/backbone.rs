@@ -353,3 +353,87 @@ async fn a_consumer_on_an_empty_database_replays_the_stream_into_the_same_read_m
     first.drop_db().await;
     fresh.drop_db().await;
 }
+
+/// A backlog of 3,000 events of 400 aggregates is drained by a relay with three workers (their
+/// batches contend for the same aggregates): every event is published once and takes effect in
+/// order per aggregate, the published rows sit in the sent log, and the relay has vacuumed the
+/// outbox on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_relay_workers_drain_a_backlog_in_order_per_aggregate_and_vacuum_the_outbox() {
+    const EVENTS: u64 = 3_000;
+    const AGGREGATES: u64 = 400;
+    let backbone = Backbone::start().await;
+    let producer = backbone.producer.pool();
+    let subject = streams::subject(SERVICE, "thing", "changed");
+    for chunk in (0..EVENTS).collect::<Vec<_>>().chunks(500) {
+        let mut tx = producer.begin().await.unwrap();
+        for i in chunk {
+            let aggregate = format!("agg-{}", i % AGGREGATES);
+            let metadata = events::metadata(SERVICE, "thing", &aggregate, i / AGGREGATES + 1, "");
+            outbox::append(&mut tx, &subject, &metadata, &metadata)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let config = RelayConfig {
+        batch_size: 200,
+        workers: 3,
+        vacuum_every: 1_000,
+        ..RelayConfig::default()
+    };
+    let relay = Relay::new(producer.clone(), backbone.jetstream.clone(), config);
+    let relaying = tokio::spawn(relay.run(backbone.shutdown.clone()));
+    let consumer_db = consumer_database().await;
+    let consumer = backbone.consumer("probe-backlog", consumer_db.pool(), Arc::new(ApplyEffects));
+    let consuming = tokio::spawn(consumer.run(backbone.shutdown.clone()));
+
+    let count = async |pool: &PgPool, sql: &str| -> i64 {
+        sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+    };
+    wait_until("the outbox is empty", Duration::from_secs(60), async || {
+        count(producer, "SELECT count(*) FROM outbox").await == 0
+    })
+    .await;
+    wait_until(
+        "every event took effect",
+        Duration::from_secs(60),
+        async || count(consumer_db.pool(), "SELECT count(*) FROM effects").await == EVENTS as i64,
+    )
+    .await;
+    assert_eq!(backbone.stream_messages().await, EVENTS);
+    assert_eq!(
+        count(producer, "SELECT count(DISTINCT event_id) FROM outbox_sent").await,
+        EVENTS as i64
+    );
+    assert_eq!(
+        count(
+            consumer_db.pool(),
+            "SELECT count(DISTINCT event_id) FROM effects"
+        )
+        .await,
+        EVENTS as i64
+    );
+    let out_of_order = count(
+        consumer_db.pool(),
+        "SELECT count(*) FROM (
+            SELECT aggregate_version < lag(aggregate_version)
+                       OVER (PARTITION BY aggregate_id ORDER BY seq) AS backwards
+              FROM effects) steps
+          WHERE backwards",
+    )
+    .await;
+    assert_eq!(out_of_order, 0, "per-aggregate order was broken");
+    let vacuums = count(
+        producer,
+        "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox'",
+    )
+    .await;
+    assert!(vacuums >= 1, "the relay never vacuumed the outbox");
+
+    backbone.trigger.trigger();
+    relaying.await.unwrap();
+    consuming.await.unwrap();
+    backbone.producer.drop_db().await;
+    consumer_db.drop_db().await;
+}

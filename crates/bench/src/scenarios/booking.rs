@@ -139,9 +139,10 @@ const RAW_RESERVATION: &str = "INSERT INTO reservations (reservation_id, kind, s
 const RAW_APPOINTMENT: &str = "INSERT INTO appointments (appointment_id, clinic_id, chair_id, provider_id, patient_id, modality, status,
      start_time, end_time, clinic_time_zone, planned_dose_mg, slot_id, version)
  VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, 'America/New_York', 0, $9, 1)";
-const RAW_OUTBOX: &str =
-    "INSERT INTO outbox (event_id, subject, aggregate_id, aggregate_version, payload, published_at)
- VALUES ($1, 'clinicnet.appointments.appointment.booked', $2, 1, $3, now())";
+/// The event row goes straight to the sent log, so the service's relay leaves it alone.
+const RAW_OUTBOX: &str = "INSERT INTO outbox_sent (id, event_id, subject, aggregate_id,
+     aggregate_version, payload, trace_carrier, created_at, published_at, attempts)
+ VALUES (0, $1, 'clinicnet.appointments.appointment.booked', $2, 1, $3, '[]', now(), now(), 0)";
 
 async fn raw_booking(
     pool: &PgPool,

@@ -208,7 +208,7 @@ impl Scale {
             }
         } else {
             Self {
-                throughput_events: 20_000,
+                throughput_events: 100_000,
                 rate_seconds: 10,
                 clinics: 5_000,
                 searches: 2_000,
