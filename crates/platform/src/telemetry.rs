@@ -3,6 +3,10 @@
 //!
 //! Transport crates are capped at `info` whatever the filter says: at debug and trace they print
 //! raw frames and headers, which can carry patient data.
+//!
+//! Log lines are written to stdout by a thread of their own: a request never waits for a slow
+//! stdout (a busy disk, a log collector behind), and no line is dropped; buffered lines are
+//! flushed when the process ends.
 
 use crate::config::{LogFormat, TelemetryConfig};
 use opentelemetry::trace::TracerProvider as _;
@@ -11,6 +15,7 @@ use opentelemetry_sdk::{
     trace::SdkTracerProvider,
 };
 use std::io::IsTerminal;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Transport and driver crates whose verbose output may contain message bytes or bound values.
@@ -27,11 +32,13 @@ const CAPPED_TARGETS: &[&str] = &[
     "reqwest",
 ];
 
-/// Keeps the tracer and meter providers alive; flushes pending spans and metrics when dropped.
+/// Keeps the tracer and meter providers and the log writer alive; flushes pending spans,
+/// metrics and log lines when dropped.
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
     meters: Option<SdkMeterProvider>,
+    _log_writer: WorkerGuard,
 }
 
 impl Drop for Telemetry {
@@ -110,21 +117,29 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
+    let (writer, log_writer) = NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
     let logs = if json {
         tracing_subscriber::fmt::layer()
+            .with_writer(writer)
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().boxed()
+        tracing_subscriber::fmt::layer().with_writer(writer).boxed()
     };
     tracing_subscriber::registry()
         .with(env_filter(&config.log_filter)?)
         .with(otel)
         .with(logs)
         .try_init()?;
-    Ok(Telemetry { provider, meters })
+    Ok(Telemetry {
+        provider,
+        meters,
+        _log_writer: log_writer,
+    })
 }
 
 #[cfg(test)]
