@@ -617,11 +617,10 @@ async fn check(
     let mut dead_letters = Vec::new();
     for service in SERVICES {
         let pool = network.database(service).pool();
-        let unsent: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM outbox")
-                .fetch_one(pool)
-                .await
-                .map_err(|e| format!("{service} outbox: {e}"))?;
+        let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| format!("{service} outbox: {e}"))?;
         if unsent != 0 {
             broken.push(format!("{service}: {unsent} outbox rows unsent"));
         }

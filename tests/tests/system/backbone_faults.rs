@@ -115,11 +115,10 @@ async fn ten_thousand_events_survive_relay_kills_and_a_nats_outage_exactly_once_
     .await
     .unwrap();
     assert_eq!(out_of_order, 0, "per-aggregate order was broken");
-    let (pending,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM outbox")
-            .fetch_one(producer.pool())
-            .await
-            .unwrap();
+    let (pending,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
+        .fetch_one(producer.pool())
+        .await
+        .unwrap();
     assert_eq!(pending, 0, "the outbox is not drained");
     let (dead,): (i64,) = sqlx::query_as("SELECT count(*) FROM dead_letters")
         .fetch_one(consumer.pool())

@@ -61,7 +61,7 @@ impl Default for RelayConfig {
             batch_size: 500,
             poll_interval: Duration::from_millis(500),
             workers: 2,
-            vacuum_every: 2_000,
+            vacuum_every: 10_000,
         }
     }
 }
@@ -218,7 +218,8 @@ impl Relay {
     }
 
     /// Counts `moved` rows and vacuums the outbox once `vacuum_every` have been moved (skipped
-    /// when another relay is vacuuming it).
+    /// when another relay is vacuuming it). Without truncation: truncating takes an exclusive
+    /// lock that would hold up every transaction appending an event.
     async fn vacuum_when_due(&self, moved: usize) {
         let moved = u64::try_from(moved).unwrap_or(u64::MAX);
         let total = self.moved_since_vacuum.fetch_add(moved, Ordering::Relaxed) + moved;
@@ -226,7 +227,7 @@ impl Relay {
             return;
         }
         self.moved_since_vacuum.store(0, Ordering::Relaxed);
-        if let Err(error) = sqlx::raw_sql("VACUUM (SKIP_LOCKED) outbox")
+        if let Err(error) = sqlx::raw_sql("VACUUM (SKIP_LOCKED, TRUNCATE false) outbox")
             .execute(&self.pool)
             .await
         {
