@@ -45,6 +45,28 @@ pub struct Occupancy<'a> {
     pub end: OffsetDateTime,
 }
 
+/// Waits until no other transaction is reserving this chair or provider, holding the lock until
+/// commit. Two bookings racing for the same chair would otherwise each insert, then each wait in
+/// the exclusion constraint's check for the other: a deadlock that PostgreSQL breaks only after
+/// its deadlock timeout. The locks are taken in one global order, so they cannot deadlock.
+pub async fn lock_resources(
+    conn: &mut PgConnection,
+    occupancy: &Occupancy<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock(key)) FROM (
+            SELECT DISTINCT key FROM unnest(ARRAY[
+                hashtextextended('chair/' || $1, 0),
+                hashtextextended('provider/' || $2, 0)]) AS key
+             WHERE key IS NOT NULL ORDER BY key) AS keys",
+    )
+    .bind(occupancy.chair_id)
+    .bind(occupancy.provider_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Expires the lapsed holds that overlap `[start, end)` on the chair or the provider, so a new
 /// reservation does not collide with a hold nobody can use any more.
 pub async fn expire_lapsed_around(
