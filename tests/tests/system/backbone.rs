@@ -82,18 +82,14 @@ impl Backbone {
 
     /// Publishes every pending outbox row.
     async fn publish_all(&self) -> usize {
-        let relay = Relay::new(
+        Relay::new(
             self.producer.pool().clone(),
             self.jetstream.clone(),
             RelayConfig::default(),
-        );
-        let mut total = 0;
-        loop {
-            match relay.publish_batch().await.unwrap() {
-                0 => return total,
-                n => total += n,
-            }
-        }
+        )
+        .drain()
+        .await
+        .unwrap()
     }
 
     async fn stream_messages(&self) -> u64 {

@@ -25,10 +25,7 @@ use sqlx::{PgConnection, PgPool};
 use std::{
     collections::HashMap,
     future::IntoFuture,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 use system_tests::{PrivateNats, TestDatabase, probe};
@@ -138,19 +135,13 @@ async fn outbox_throughput(
         }
         tx.commit().await?;
     }
-    // As in `Relay::run` during a backlog: every worker claims batches side by side.
-    let config = RelayConfig::default();
-    let relay = Relay::new(pool.clone(), jetstream.clone(), config.clone());
-    let published = AtomicUsize::new(0);
+    let relay = Relay::new(pool.clone(), jetstream.clone(), RelayConfig::default());
     let start = Instant::now();
-    let workers = (0..config.workers).map(|_| async {
-        while published.load(Ordering::Relaxed) < count {
-            let batch = relay.publish_batch().await?;
-            published.fetch_add(batch, Ordering::Relaxed);
-        }
-        anyhow::Ok(())
-    });
-    futures::future::try_join_all(workers).await?;
+    let published = relay.drain().await?;
+    anyhow::ensure!(
+        published == count,
+        "{published} of {count} events published"
+    );
     Ok(count as f64 / start.elapsed().as_secs_f64())
 }
 

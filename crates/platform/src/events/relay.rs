@@ -165,6 +165,25 @@ impl Relay {
         }
     }
 
+    /// Publishes everything pending with every worker side by side, as [`Relay::run`] does
+    /// during a backlog; returns how many rows were published. A worker stops at its first empty
+    /// claim, so the last one stops only when nothing is left.
+    pub async fn drain(&self) -> anyhow::Result<usize> {
+        let worker = || async {
+            let mut total = 0;
+            loop {
+                match self.publish_batch().await? {
+                    0 => return anyhow::Ok(total),
+                    published => total += published,
+                }
+            }
+        };
+        let totals =
+            futures::future::try_join_all((0..self.config.workers.max(1)).map(|_| worker()))
+                .await?;
+        Ok(totals.into_iter().sum())
+    }
+
     fn is_full(&self, published: usize) -> bool {
         i64::try_from(published).unwrap_or(i64::MAX) >= self.config.batch_size
     }

@@ -99,8 +99,7 @@ pub async fn hold_slot(
                 start,
                 end: held_until,
             };
-            reservations::lock_resources(conn, &occupancy).await?;
-            reservations::expire_lapsed_around(conn, &occupancy).await?;
+            reservations::make_way(conn, &occupancy).await?;
             let hold_id = Uuid::now_v7();
             let expires = match reservations::insert(conn, hold_id, &occupancy, Some(ttl)).await {
                 Ok(expires) => expires

@@ -349,8 +349,7 @@ async fn reserve(
             start: placement.occupied_start,
             end: placement.occupied_end,
         };
-        reservations::lock_resources(conn, &occupancy).await?;
-        reservations::expire_lapsed_around(conn, &occupancy).await?;
+        reservations::make_way(conn, &occupancy).await?;
         let last = i + 1 == candidates.len();
         let result = if last {
             write_reservation(conn, &occupancy, reservation_id, moving).await

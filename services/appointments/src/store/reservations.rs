@@ -45,11 +45,21 @@ pub struct Occupancy<'a> {
     pub end: OffsetDateTime,
 }
 
+/// Clears the way for a reservation of `occupancy`: locks its chair and provider (see
+/// [`lock_resources`]), then expires the lapsed holds in the way (see [`expire_lapsed_around`]).
+pub async fn make_way(
+    conn: &mut PgConnection,
+    occupancy: &Occupancy<'_>,
+) -> Result<(), sqlx::Error> {
+    lock_resources(conn, occupancy).await?;
+    expire_lapsed_around(conn, occupancy).await
+}
+
 /// Waits until no other transaction is reserving this chair or provider, holding the lock until
 /// commit. Two bookings racing for the same chair would otherwise each insert, then each wait in
 /// the exclusion constraint's check for the other: a deadlock that PostgreSQL breaks only after
 /// its deadlock timeout. The locks are taken in one global order, so they cannot deadlock.
-pub async fn lock_resources(
+async fn lock_resources(
     conn: &mut PgConnection,
     occupancy: &Occupancy<'_>,
 ) -> Result<(), sqlx::Error> {
@@ -69,7 +79,7 @@ pub async fn lock_resources(
 
 /// Expires the lapsed holds that overlap `[start, end)` on the chair or the provider, so a new
 /// reservation does not collide with a hold nobody can use any more.
-pub async fn expire_lapsed_around(
+async fn expire_lapsed_around(
     conn: &mut PgConnection,
     occupancy: &Occupancy<'_>,
 ) -> Result<(), sqlx::Error> {
